@@ -1,0 +1,1 @@
+"""Assistant side: recommendation, ranking, conversation and reply generation."""

@@ -1,0 +1,1 @@
+"""Catalog side of the shopping assistant: load, clean, validate, embed and index products."""

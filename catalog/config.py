@@ -1,0 +1,23 @@
+"""Where the catalog lives and which models and servers it uses. Flags override the environment, which
+overrides these defaults."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class CatalogConfig:
+    data_dir: Path = field(default_factory=lambda: Path(os.environ.get("SHOP_DATA_DIR", "data")))  # Chroma files, rejects, event DB
+    chroma_url: str | None = field(default_factory=lambda: os.environ.get("SHOP_CHROMA_URL") or None)  # http://host:port of a `chroma run` server; None = embedded
+    embed_model: str | None = field(default_factory=lambda: os.environ.get("SHOP_EMBED_MODEL") or None)  # sentence-transformers id or path; None = packaged MiniLM
+    device: str | None = field(default_factory=lambda: os.environ.get("SHOP_DEVICE") or None)  # "cuda", "cpu"; None = CUDA when present
+    collection: str = "products"  # Chroma collection holding the product vectors
+
+    def __post_init__(self) -> None:
+        self.data_dir = Path(self.data_dir)
+
+    @property
+    def rejects_dir(self) -> Path:
+        return self.data_dir / "rejects"
