@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ingest", parents=[common], help="load, clean and index a product file")
     p.add_argument("path")
-    p.add_argument("--format", choices=["csv", "json", "jsonl", "parquet"], help="default: from the extension")
+    p.add_argument("--format", choices=["csv", "tsv", "json", "jsonl", "parquet"], help="default: from the extension")
     p.add_argument("--map", action="append", default=[], metavar="FIELD=COLUMN",
                    help="use the file's COLUMN for our FIELD (id, title, price, ..., attributes.NAME); repeatable")
     p.add_argument("--records-key", help="for JSON: the top-level key holding the list of records")

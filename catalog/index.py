@@ -309,16 +309,16 @@ class ProductIndex:
         None when the catalog is above the threshold (then Chroma's HNSW answers)."""
         with self._lock:
             now = time.monotonic()
-            if self._exact is not None and now - self._checked_at < VERSION_CHECK_SECONDS:
+            if now - self._checked_at < VERSION_CHECK_SECONDS:
                 return self._exact
             self._checked_at = now
             version = (self.client.get_collection(self.config.collection,
                                                   embedding_function=self.collection._embedding_function).metadata
                        or {}).get("version")
-            if self._exact is not None and version == self._exact_version:
+            if self._exact is not None and version == self._exact_version and len(self._exact) <= self.exact_threshold:
                 return self._exact
+            self._exact = None
             if self.count() > self.exact_threshold:
-                self._exact = None
                 return None
             exact = None
             for batch in self._pages(include=["embeddings", "metadatas"]):

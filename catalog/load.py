@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-FORMATS = ("csv", "json", "jsonl", "parquet")
+FORMATS = ("csv", "tsv", "json", "jsonl", "parquet")
 
 # Our product fields (see catalog/schema.py) and the column names shops commonly use for them.
 # An explicit --map always wins over these guesses.
@@ -83,6 +83,8 @@ def detect_format(path: Path, fmt: str | None) -> str:
     suffix = path.suffix.lower().lstrip(".")
     if suffix in ("ndjson",):
         return "jsonl"
+    if suffix in ("tab",):
+        return "tsv"
     if suffix in ("pq",):
         return "parquet"
     if suffix in FORMATS:
@@ -110,8 +112,8 @@ def read_records(path: str | Path, fmt: str | None = None, records_key: str | No
         records = frame.to_dict(orient="records")
         return [_flatten(_to_python(r)) for r in records]
     text = _decode(path, data, encoding)
-    if fmt == "csv":
-        return _read_csv(path, text)
+    if fmt in ("csv", "tsv"):
+        return _read_csv(path, text, sep="\t" if fmt == "tsv" else ",")
     if fmt == "jsonl":
         return _read_jsonl(path, text)
     return _read_json(path, text, records_key)
@@ -127,10 +129,10 @@ def _decode(path: Path, data: bytes, encoding: str) -> str:
     return text.lstrip("\ufeff")  # a BOM from spreadsheet exports is not part of the first column's name
 
 
-def _read_csv(path: Path, text: str) -> list[dict[str, Any]]:
+def _read_csv(path: Path, text: str, sep: str = ",") -> list[dict[str, Any]]:
     try:
-        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True,
-                            skip_blank_lines=True)
+        frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, skipinitialspace=True,
+                            skip_blank_lines=True, quoting=3 if sep == "\t" else 0)  # TSV: quotes are text
     except pd.errors.EmptyDataError:
         raise LoadError(path, "", "the file has no header row") from None
     except pd.errors.ParserError as e:
