@@ -35,8 +35,8 @@ def build_ui(index: ProductIndex) -> gr.Blocks:
                                interactive=False, wrap=True)
         gr.Examples([["waterproof hiking jacket"], ["wireless headphones"], ["non-stick frying pan"]], [query])
         inputs = [query, max_price, category]
-        button.click(lambda *a: search_table(index, *a), inputs, results)
-        query.submit(lambda *a: search_table(index, *a), inputs, results)
+        button.click(lambda *a: search_table(index, *a), inputs, results, api_name="search")
+        query.submit(lambda *a: search_table(index, *a), inputs, results, api_name=False)
     return demo
 
 
