@@ -18,6 +18,12 @@ class CatalogConfig:
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
 
+    pseudonym_key: str | None = field(default_factory=lambda: os.environ.get("SHOP_PSEUDONYM_KEY") or None)  # set: user ids are stored as keyed hashes
+
     @property
     def rejects_dir(self) -> Path:
         return self.data_dir / "rejects"
+
+    @property
+    def events_path(self) -> Path:
+        return self.data_dir / "events.sqlite3"

@@ -23,6 +23,18 @@ def embedder():
     return get_embedder(device="cpu")
 
 
+@pytest.fixture(scope="session")
+def demo_shop(tmp_path_factory, embedder):
+    """The built-in demo shop built once per test session: (config, index, DemoReport). Read-only for tests."""
+    from catalog.build import build_demo_catalog
+    from catalog.config import CatalogConfig
+    from catalog.index import ProductIndex
+
+    config = CatalogConfig(data_dir=tmp_path_factory.mktemp("demo-shop"))
+    index = ProductIndex(config, embedder=embedder)
+    return config, index, build_demo_catalog(config, index=index)
+
+
 @pytest.fixture
 def shared_data() -> Path:
     if not SHARED_DATA.exists():

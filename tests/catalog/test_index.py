@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 
 from catalog import index as index_module
-from catalog.build import build_demo_catalog
 from catalog.config import CatalogConfig
 from catalog.index import ProductIndex, SearchFilters
 from catalog.ingest import ingest_file
@@ -31,11 +30,9 @@ FILTER_CASES = [
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory, embedder):
-    config = CatalogConfig(data_dir=tmp_path_factory.mktemp("demo"))
-    index = ProductIndex(config, embedder=embedder)
-    report = build_demo_catalog(config, index=index)
-    return config, index, report
+def demo(demo_shop):
+    config, index, report = demo_shop
+    return config, index, report.products
 
 
 def test_demo_ingest_accounts_for_every_row(demo):
