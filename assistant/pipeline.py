@@ -1,0 +1,313 @@
+"""The assistant pipeline: one chat message in; ranked products with reasons, then a grounded, streamed reply out.
+
+    assistant = Assistant(index, backend=TemplateBackend(), policies=PolicyIndex(index.client, index.embedder))
+    for event in assistant.respond("session-1", "waterproof hiking jacket under $100"):
+        ...  # {"type": "products", ...} first, then {"type": "token", "text": ...}, then {"type": "done", ...}
+
+Flow per message: context (assistant/context.py: carried constraints, references, kind) -> intent embedding ->
+filtered retrieval (catalog/index.py, about 50 candidates) -> re-ranking (similarity, the shopper's hybrid
+recommender score when a user id is known, soft preferences, rating) -> top N with reasons -> reply from the
+facts of exactly those products (assistant/generate.py) -> grounding check (assistant/grounding.py).
+When nothing satisfies the hard constraints, the closest products are shown, labelled as not matching.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import numpy as np
+
+from assistant.context import SessionState, TurnContext, Vocabulary, update_context
+from assistant.facts import ReplyFacts, short_title
+from assistant.generate import TemplateBackend, build_messages
+from assistant.grounding import Verdict, grounded_reply
+from catalog.index import ProductIndex, SearchFilters
+from catalog.schema import Product
+
+log = logging.getLogger("assistant.pipeline")
+
+@dataclass
+class AssistantConfig:
+    top_n: int = 4  # products shown with each reply
+    retrieve_k: int = 50  # candidates fetched from the index before re-ranking
+    w_similarity: float = 1.0  # weight of the query-product cosine (z-scored over the candidates)
+    w_personal: float = 0.35  # weight of the shopper's hybrid recommender score, when a user id has history
+    w_soft: float = 0.5  # weight of soft preferences (price target, cheaper, feature words)
+    w_rating: float = 0.15  # weight of the rating, shrunk towards 3.5 for products with few reviews
+    history_turns: int = 6  # chat messages passed to the reply model
+    max_sessions: int = 10_000  # least recently used sessions are forgotten beyond this
+
+
+@dataclass
+class RankedProduct:
+    product: Product
+    reason: str  # why it is shown, in words a shopper understands
+    score: float
+    matches: bool = True  # False for "closest alternatives" shown when nothing satisfies the constraints
+
+
+@dataclass
+class Session:
+    state: SessionState = field(default_factory=SessionState)
+    history: list[dict[str, str]] = field(default_factory=list)  # {"role", "content"} for the reply model
+    lock: threading.Lock = field(default_factory=threading.Lock)  # one message at a time per session
+
+
+class Assistant:
+    def __init__(self, index: ProductIndex, backend: Any = None, policies: Any = None, recommender: Any = None,
+                 vocab: Vocabulary | None = None, config: AssistantConfig | None = None):
+        self.index = index
+        self.backend = backend or TemplateBackend()
+        self.template = TemplateBackend()
+        self.policies = policies
+        self.recommender = recommender  # a fitted HybridRecommender whose item ids are the catalog's product ids
+        self.config = config or AssistantConfig()
+        self.vocab = vocab or Vocabulary.from_products(index.all_products())
+        self.known_brands = sorted(self.vocab.brands)
+        self._sessions: OrderedDict[str, Session] = OrderedDict()
+        self._sessions_lock = threading.Lock()
+
+    # ---- sessions ------------------------------------------------------------------------------------------
+
+    def session(self, session_id: str) -> Session:
+        with self._sessions_lock:
+            session = self._sessions.pop(session_id, None) or Session()
+            self._sessions[session_id] = session  # most recently used last
+            while len(self._sessions) > self.config.max_sessions:
+                self._sessions.popitem(last=False)
+            return session
+
+    def reset(self, session_id: str) -> None:
+        with self._sessions_lock:
+            self._sessions.pop(session_id, None)
+
+    # ---- one message ---------------------------------------------------------------------------------------
+
+    def respond(self, session_id: str, message: str, user_id: str | None = None) -> Iterator[dict[str, Any]]:
+        """Yield {"type": "products"} first, then {"type": "token"} chunks, then {"type": "done"} with the final,
+        verified reply (the template reply when the model's was not grounded)."""
+        if not isinstance(message, str) or not message.strip():
+            raise ValueError("message must be a non-empty string")
+        session = self.session(session_id)
+        with session.lock:
+            ctx = update_context(session.state, message, self.vocab)
+            ranked, snippets = [], []
+            if ctx.kind == "product_search":
+                ranked = self.find_products(ctx, user_id)
+            elif ctx.kind == "after_sales":
+                snippets = self.policy_snippets(ctx)
+            no_match = bool(ranked) and not any(r.matches for r in ranked)
+            facts = ReplyFacts.from_products([r.product for r in ranked], [r.reason for r in ranked],
+                                             no_match=no_match, constraints_text=ctx.constraints.describe(),
+                                             policy_snippets=snippets, kind=ctx.kind, notices=ctx.notices)
+            yield {"type": "products", "products": ranked, "kind": ctx.kind, "no_match": no_match,
+                   "constraints": ctx.constraints.describe(), "notices": ctx.notices}
+            reply, verdict = yield from self._reply(facts, message, session)
+            session.state.record_shown([r.product for r in ranked])
+            session.history += [{"role": "user", "content": message}, {"role": "assistant", "content": reply}]
+            yield {"type": "done", "reply": reply, "grounded": verdict.ok, "problems": verdict.problems}
+
+    def chat(self, session_id: str, message: str, user_id: str | None = None) -> dict[str, Any]:
+        """The whole turn at once: {"reply", "products", "kind", "no_match", ...} (used by the REST API and tests)."""
+        out: dict[str, Any] = {}
+        for event in self.respond(session_id, message, user_id):
+            if event["type"] in ("products", "done"):
+                out.update({k: v for k, v in event.items() if k != "type"})
+        return out
+
+    def _reply(self, facts: ReplyFacts, message: str, session: Session):
+        """Stream the template reply directly; a model's reply is generated whole, verified, then streamed, so
+        the shopper never sees an ungrounded sentence that is later taken back."""
+        messages = build_messages(facts, message, session.history[-self.config.history_turns:])
+        if isinstance(self.backend, TemplateBackend):
+            text, verdict = self.template.reply(facts, message), Verdict(True, [])
+        else:
+            try:
+                candidate = "".join(self.backend.stream(messages, facts)).strip()
+                text, verdict = grounded_reply(candidate, facts, self.template, known_brands=self.known_brands,
+                                               user_message=message)
+            except Exception as exc:  # noqa: BLE001 - a failing model must not take the shop down
+                log.warning("reply backend failed, using the template reply: %s", exc)
+                text, verdict = self.template.reply(facts, message), Verdict(False, [f"backend error: {exc}"])
+        for chunk in _chunks(text):
+            yield {"type": "token", "text": chunk}
+        return text, verdict
+
+    # ---- retrieval and ranking -----------------------------------------------------------------------------
+
+    def find_products(self, ctx: TurnContext, user_id: str | None = None) -> list[RankedProduct]:
+        vector = self.index.embedder.encode_one(ctx.intent_text or "popular products")
+        if ctx.reference_mode == "similar" and ctx.referenced:
+            ids, vectors = self._vectors([p.id for p in ctx.referenced])
+            if len(ids):
+                vector = _normalise(vector + 2.0 * vectors.mean(axis=0))  # "more like that": mostly the item
+        filters = ctx.filters()  # out-of-stock products stay findable unless asked; the reply says so
+        hits = self.index.search(vector, k=self.config.retrieve_k, filters=filters)
+        matches = True
+        if not hits:
+            # Nothing satisfies every constraint: show the closest products, clearly labelled as not matching,
+            # giving up the least essential constraints first (price, then colour/size/rating, then brands).
+            matches = False
+            for relaxed in _relaxations(filters):
+                hits = self.index.search(vector, k=self.config.retrieve_k, filters=relaxed)
+                if hits:
+                    break
+        if not hits:
+            return []
+        scores = self._rank_scores(hits, ctx, user_id)
+        order = _diverse(np.argsort(-scores, kind="stable"), [h.product for h in hits], self.config.top_n,
+                         allow_variants=ctx.reference_mode == "variant")
+        personal = self._personal_reasons(user_id, [hits[i].product for i in order])
+        return [RankedProduct(hits[i].product, self._reason(hits[i].product, ctx, matches, personal.get(hits[i].product.id)),
+                              float(scores[i]), matches) for i in order]
+
+    def _rank_scores(self, hits, ctx: TurnContext, user_id: str | None) -> np.ndarray:
+        cfg = self.config
+        similarity = _z(np.array([h.score for h in hits]))
+        soft = np.array([_soft_score(h.product, ctx) for h in hits])
+        rating = np.array([_shrunk_rating(h.product) for h in hits])
+        total = cfg.w_similarity * similarity + cfg.w_soft * soft + cfg.w_rating * _z(rating)
+        personal = self._personal_scores(user_id, [h.product.id for h in hits])
+        if personal is not None:
+            total += cfg.w_personal * _z(personal)
+        return total
+
+    def _personal_scores(self, user_id: str | None, product_ids: list[str]) -> np.ndarray | None:
+        rec = self.recommender
+        if rec is None or not user_id or not rec.history_of(user_id):
+            return None
+        scores = rec.score_all(rec.history_of(user_id))
+        return np.array([scores[rec.id_to_index[i]] if i in rec.id_to_index else 0.0 for i in product_ids])
+
+    def _personal_reasons(self, user_id: str | None, products: list[Product]) -> dict[str, str]:
+        """"often bought with X" (item CF) or "similar to X you viewed" (content), from the shopper's own history."""
+        rec = self.recommender
+        if rec is None or not user_id or not rec.history_of(user_id):
+            return {}
+        history = rec.history_of(user_id)[-20:]
+        seen = [i for i, _, _ in history]
+        titles = {p.id: p.title for p in self.index.get([rec.index_to_id[i] for i in set(seen)])}
+        reasons = {}
+        for p in products:
+            j = rec.id_to_index.get(p.id)
+            if j is None:
+                continue
+            co = rec.knn[seen, j].toarray().ravel() if hasattr(rec, "knn") else np.zeros(len(seen))
+            if co.size and co.max() > 0:
+                reasons[p.id] = f"often bought with {_name(titles.get(rec.index_to_id[seen[int(co.argmax())]], ''))}"
+        return reasons
+
+    def _reason(self, p: Product, ctx: TurnContext, matches: bool, personal: str | None) -> str:
+        parts = []
+        if not matches:
+            parts.append("closest alternative, does not match every request")
+        elif ctx.constraints.describe():
+            parts.append(f"matches: {ctx.constraints.describe()}")
+        words = [w for w, v in ctx.constraints.soft.items() if isinstance(v, (int, float)) and w.isalpha() and
+                 w not in ("prefer_cheaper", "prefer_pricier") and w in _product_text(p)]
+        if words:
+            parts.append(", ".join(words))
+        if personal:
+            parts.append(personal)
+        if p.rating is not None and p.review_count:
+            parts.append(f"rated {p.rating:.1f}/5 by {p.review_count} shoppers")
+        return "; ".join(parts)
+
+    def policy_snippets(self, ctx: TurnContext, k: int = 2) -> list[dict[str, str]]:
+        if self.policies is None:
+            return []
+        snippets = []
+        if ctx.after_sales_topic:
+            doc = self.policies.get(ctx.after_sales_topic)
+            if doc:
+                snippets.append(doc)
+        for doc in self.policies.search(ctx.intent_text, k=k):
+            if all(doc["id"] != s["id"] for s in snippets) and len(snippets) < k:
+                snippets.append({"id": doc["id"], "title": doc["title"], "text": doc["text"]})
+        return snippets
+
+    def _vectors(self, ids: list[str]) -> tuple[list[str], np.ndarray]:
+        found = self.index.collection.get(ids=ids, include=["embeddings"])
+        return found["ids"], np.asarray(found["embeddings"], dtype=np.float32)
+
+
+def _relaxations(f: SearchFilters) -> list[SearchFilters]:
+    keep = dict(category=f.category, exclude_ids=f.exclude_ids)
+    return [
+        SearchFilters(brands=f.brands, exclude_brands=f.exclude_brands, colour=f.colour, size=f.size,
+                      min_rating=f.min_rating, in_stock_only=f.in_stock_only, **keep),
+        SearchFilters(brands=f.brands, exclude_brands=f.exclude_brands, **keep),
+        SearchFilters(**keep),
+        SearchFilters(exclude_ids=f.exclude_ids),
+    ]
+
+
+def _diverse(order: np.ndarray, products: list[Product], n: int, allow_variants: bool = False) -> list[int]:
+    """The best-ranked product of each model: four colours of one jacket are one option, not four. Variants
+    are shown together only when the shopper asked for another colour or size of a product."""
+    chosen, models = [], set()
+    for i in order:
+        model = (products[i].brand.lower(), short_title(products[i].title).lower())
+        if allow_variants or model not in models:
+            chosen.append(int(i))
+            models.add(model)
+        if len(chosen) == n:
+            break
+    return chosen
+
+
+def _soft_score(p: Product, ctx: TurnContext) -> float:
+    """Soft preferences as a bonus: closeness to a price target, cheapness when asked, feature words present."""
+    soft = ctx.constraints.soft
+    score = 0.0
+    target = soft.get("price_target")
+    if isinstance(target, (int, float)) and p.price:
+        score -= abs(math.log(p.price / target))
+    if soft.get("prefer_cheaper") and p.price:
+        score -= 0.3 * math.log1p(p.price)
+    if soft.get("prefer_pricier") and p.price:
+        score += 0.3 * math.log1p(p.price)
+    text = _product_text(p)
+    for word, value in soft.items():
+        if isinstance(value, (int, float)) and word.isalpha() and word not in ("prefer_cheaper", "prefer_pricier"):
+            score += 1.0 if word in text else 0.0
+    avoid = soft.get("avoid_colour")
+    if isinstance(avoid, str) and avoid and avoid.lower() in str(p.attributes.get("colour", "")).lower():
+        score -= 1.0
+    return score
+
+
+def _product_text(p: Product) -> str:
+    return " ".join([p.title, " ".join(map(str, p.attributes.values())), " ".join(p.tags)]).lower()
+
+
+def _shrunk_rating(p: Product, prior: float = 3.5, strength: float = 10.0) -> float:
+    """A 5.0 from 2 reviews should not beat a 4.6 from 300: Bayesian shrinkage towards the prior."""
+    if p.rating is None:
+        return prior
+    return (p.rating * p.review_count + prior * strength) / (p.review_count + strength)
+
+
+def _z(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    spread = x.std()
+    return (x - x.mean()) / spread if spread > 1e-9 else np.zeros_like(x)
+
+
+def _normalise(v: np.ndarray) -> np.ndarray:
+    return v / (np.linalg.norm(v) or 1.0)
+
+
+def _name(title: str) -> str:
+    return title.split(",")[0].split(" – ")[0].strip()
+
+
+def _chunks(text: str) -> Iterator[str]:
+    words = text.split(" ")
+    for i, w in enumerate(words):
+        yield w if i == len(words) - 1 else w + " "
+
