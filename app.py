@@ -16,15 +16,17 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")  # same for Chroma
 
 import gradio as gr  # noqa: E402
 
+from assistant.train import ensure_fast_predictor  # noqa: E402
 from catalog.build import ensure_demo_catalog  # noqa: E402
 from catalog.config import CatalogConfig  # noqa: E402
 from catalog.index import ProductIndex  # noqa: E402
 from catalog.search_view import CATEGORY_ANY, category_choices, search_table  # noqa: E402
 
 
-def build_ui(index: ProductIndex) -> gr.Blocks:
+def build_ui(index: ProductIndex, predictor: str = "") -> gr.Blocks:
     with gr.Blocks(title="Shop assistant") as demo:
         gr.Markdown("## Shop assistant: catalog search")
+        gr.Markdown(f"Purchase predictor: {predictor}", elem_id="predictor")
         with gr.Row():
             query = gr.Textbox(label="What are you looking for?", placeholder="waterproof hiking jacket", scale=4)
             max_price = gr.Number(label="Max price", value=None, minimum=0)
@@ -55,7 +57,9 @@ def main() -> None:
     index = ProductIndex(config)
     report = ensure_demo_catalog(config, index=index)
     print(report.summary() if report else f"using the existing index: {index.count()} products")
-    build_ui(index).launch(server_name=args.host, server_port=args.port)
+    predictor = ensure_fast_predictor(str(config.data_dir))
+    print(f"purchase predictor: {predictor}")
+    build_ui(index, predictor).launch(server_name=args.host, server_port=args.port)
 
 
 if __name__ == "__main__":

@@ -283,22 +283,39 @@ def describe(meta: dict) -> str:
     return name + "".join(", " + b for b in bits) + ")"
 
 
-def load_active_predictor(model_dir: str, recommender: HybridRecommender | None = None, item_meta=None,
-                          item_text: Sequence[str] | None = None, device: str | None = None):
-    """(predictor, description). The fine-tuned cross-encoder is used only when its validation AUC beats the fast
-    feature model's (a CPU-budget fine-tune can end near chance, and then it only costs seconds per shopper);
-    else the feature model; else (None, why). Pass the recommender/item metadata/texts to score with it."""
+def active_predictor_kind(model_dir: str) -> tuple[str | None, dict | None]:
+    """("cross-encoder" | "features" | None, its metadata). The fine-tuned cross-encoder is chosen only when its
+    validation AUC beats the fast feature model's: a CPU-budget fine-tune can end near chance, and then it only
+    costs seconds per shopper."""
     ce_dir, feat_dir = os.path.join(model_dir, CROSS_ENCODER_DIR), os.path.join(model_dir, FEATURES_DIR)
     ce_meta = _read_meta(ce_dir) if os.path.isfile(os.path.join(ce_dir, "config.json")) else None
     feat_meta = _read_meta(feat_dir) if os.path.isfile(os.path.join(feat_dir, "model.joblib")) else None
-    if ce_meta is not None and (feat_meta is None or ce_meta.get("val_auc", 0.0) > feat_meta.get("val_auc", 0.0)):
-        titles = getattr(item_meta, "titles", None)
-        p = CrossEncoderPredictor.load(ce_dir, item_text, titles, device)
-        return p, describe(p.meta)
+    if ce_meta is not None and (feat_meta is None or (ce_meta.get("val_auc") or 0.0) > (feat_meta.get("val_auc") or 0.0)):
+        return "cross-encoder", ce_meta
     if feat_meta is not None:
-        p = FeaturePredictor.load(feat_dir, recommender, item_meta)
+        return "features", feat_meta
+    return None, None
+
+
+def active_predictor_description(model_dir: str) -> str:
+    """What the app shows: which predictor re-ranks recommendations, without loading it."""
+    kind, meta = active_predictor_kind(model_dir)
+    return describe(meta) if kind else f"no purchase predictor in {model_dir}: recommendations use the hybrid ranking alone"
+
+
+def load_active_predictor(model_dir: str, recommender: HybridRecommender | None = None, item_meta=None,
+                          item_text: Sequence[str] | None = None, device: str | None = None):
+    """(predictor, description) for the predictor active_predictor_kind picks, or (None, why). Pass the
+    recommender/item metadata/texts to score with it."""
+    kind, _ = active_predictor_kind(model_dir)
+    if kind == "cross-encoder":
+        titles = getattr(item_meta, "titles", None)
+        p = CrossEncoderPredictor.load(os.path.join(model_dir, CROSS_ENCODER_DIR), item_text, titles, device)
         return p, describe(p.meta)
-    return None, f"no purchase predictor in {model_dir}: recommendations use the hybrid ranking alone"
+    if kind == "features":
+        p = FeaturePredictor.load(os.path.join(model_dir, FEATURES_DIR), recommender, item_meta)
+        return p, describe(p.meta)
+    return None, active_predictor_description(model_dir)
 
 
 def _read_meta(folder: str) -> dict | None:

@@ -361,6 +361,19 @@ def add_predictor_parser(subparsers) -> None:
     p.set_defaults(func=run_predictor_cli)
 
 
+def ensure_fast_predictor(data_dir: str, log=print) -> str:
+    """First start of the app: train the fast feature model on the shop's demo log (seconds) when no predictor is
+    saved yet in <data_dir>/models/predictor; returns the description of the active predictor."""
+    from assistant.predictor import active_predictor_description, active_predictor_kind
+    from assistant.shop_data import is_shop_folder
+
+    out, shop = os.path.join(data_dir, "models", "predictor"), os.path.join(data_dir, "demo")
+    if active_predictor_kind(out)[0] is None and is_shop_folder(shop):
+        log("training the fast purchase predictor on the behaviour log (first start only)...")
+        run_predictor(PredictorTrainConfig(data=shop, out=out, kind="features"), log=lambda s: None)
+    return active_predictor_description(out)
+
+
 def run_predictor_cli(args: argparse.Namespace) -> int:
     from assistant.eval_recbole import DatasetError
 

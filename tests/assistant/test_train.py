@@ -121,3 +121,20 @@ def test_cli_bad_data_folder_exits_2_without_traceback(tmp_path, capsys, make):
     assert main(["predictor", "--data", str(folder)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and "Traceback" not in err
+
+
+def test_first_start_trains_the_fast_predictor_once_and_says_which_is_active(tiny_shop, tmp_path):
+    import shutil
+
+    from assistant.train import ensure_fast_predictor
+
+    shutil.copytree(tiny_shop, tmp_path / "demo")
+    messages: list[str] = []
+    desc = ensure_fast_predictor(str(tmp_path), log=messages.append)
+    assert desc.startswith("fast feature model") and "val AUC" in desc and messages
+    assert (tmp_path / "models" / "predictor" / "features" / "model.joblib").is_file()
+    messages.clear()
+    assert ensure_fast_predictor(str(tmp_path), log=messages.append) == desc and not messages  # reused, not retrained
+    empty = tmp_path / "no-shop"
+    empty.mkdir()
+    assert ensure_fast_predictor(str(empty)).startswith("no purchase predictor")
