@@ -177,7 +177,7 @@ class ProductIndex:
         try:
             self.client = client or make_client(self.config)
             self.collection = self.client.get_or_create_collection(
-                self.config.collection,
+                self.config.collection_name,
                 configuration={"hnsw": dict(HNSW_CONFIG)},
                 embedding_function=ChromaEmbeddingFunction(self.embedder) if embedder else _LazyEmbeddingFunction(self),
             )
@@ -312,7 +312,7 @@ class ProductIndex:
             if now - self._checked_at < VERSION_CHECK_SECONDS:
                 return self._exact
             self._checked_at = now
-            version = (self.client.get_collection(self.config.collection,
+            version = (self.client.get_collection(self.config.collection_name,
                                                   embedding_function=self.collection._embedding_function).metadata
                        or {}).get("version")
             if self._exact is not None and version == self._exact_version and len(self._exact) <= self.exact_threshold:

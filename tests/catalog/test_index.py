@@ -197,3 +197,12 @@ def test_unreachable_server_is_a_clear_error(tmp_path):
     config = CatalogConfig(data_dir=tmp_path, chroma_url=f"http://127.0.0.1:{_free_port()}")
     with pytest.raises(IndexUnavailable, match="cannot open the Chroma index at http://127.0.0.1"):
         ProductIndex(config)
+
+
+def test_each_embedding_model_gets_its_own_collection():
+    default = CatalogConfig(data_dir=Path("x"))
+    assert default.collection_name == "products"
+    other = CatalogConfig(data_dir=Path("x"), embed_model="BAAI/bge-small-en-v1.5")
+    name = other.collection_name
+    assert name != "products" and name.startswith("products-") and 3 <= len(name) <= 512
+    assert name == CatalogConfig(data_dir=Path("x"), embed_model="BAAI/bge-small-en-v1.5").collection_name
