@@ -151,7 +151,7 @@ def _last_user_message(messages: Sequence[dict] | None) -> str:
     return ""
 
 
-def _word_chunks(text: str) -> Iterator[str]:
+def word_chunks(text: str) -> Iterator[str]:
     for piece in re.findall(r"\S+\s*", text):
         yield piece
 
@@ -189,7 +189,7 @@ class TemplateBackend:
         return " ".join(parts)
 
     def stream(self, messages: Sequence[dict] | None, facts: ReplyFacts) -> Iterator[str]:
-        yield from _word_chunks(self.reply(facts, _last_user_message(messages)))
+        yield from word_chunks(self.reply(facts, _last_user_message(messages)))
 
     @staticmethod
     def _describe(p, name: str) -> str:

@@ -23,8 +23,9 @@ import numpy as np
 
 from assistant.context import SessionState, TurnContext, Vocabulary, update_context
 from assistant.facts import ReplyFacts, short_title
-from assistant.generate import TemplateBackend, build_messages
+from assistant.generate import TemplateBackend, build_messages, word_chunks
 from assistant.grounding import Verdict, grounded_reply
+from assistant.predictor import zscore
 from catalog.index import ProductIndex, SearchFilters
 from catalog.schema import Product
 
@@ -133,7 +134,7 @@ class Assistant:
             except Exception as exc:  # noqa: BLE001 - a failing model must not take the shop down
                 log.warning("reply backend failed, using the template reply: %s", exc)
                 text, verdict = self.template.reply(facts, message), Verdict(False, [f"backend error: {exc}"])
-        for chunk in _chunks(text):
+        for chunk in word_chunks(text):
             yield {"type": "token", "text": chunk}
         return text, verdict
 
@@ -167,13 +168,13 @@ class Assistant:
 
     def _rank_scores(self, hits, ctx: TurnContext, user_id: str | None) -> np.ndarray:
         cfg = self.config
-        similarity = _z(np.array([h.score for h in hits]))
+        similarity = zscore(np.array([h.score for h in hits]))
         soft = np.array([_soft_score(h.product, ctx) for h in hits])
         rating = np.array([_shrunk_rating(h.product) for h in hits])
-        total = cfg.w_similarity * similarity + cfg.w_soft * soft + cfg.w_rating * _z(rating)
+        total = cfg.w_similarity * similarity + cfg.w_soft * soft + cfg.w_rating * zscore(rating)
         personal = self._personal_scores(user_id, [h.product.id for h in hits])
         if personal is not None:
-            total += cfg.w_personal * _z(personal)
+            total += cfg.w_personal * zscore(personal)
         return total
 
     def _personal_scores(self, user_id: str | None, product_ids: list[str]) -> np.ndarray | None:
@@ -198,7 +199,7 @@ class Assistant:
                 continue
             co = rec.knn[seen, j].toarray().ravel() if hasattr(rec, "knn") else np.zeros(len(seen))
             if co.size and co.max() > 0:
-                reasons[p.id] = f"often bought with {_name(titles.get(rec.index_to_id[seen[int(co.argmax())]], ''))}"
+                reasons[p.id] = f"often bought with {short_title(titles.get(rec.index_to_id[seen[int(co.argmax())]], ''))}"
         return reasons
 
     def _reason(self, p: Product, ctx: TurnContext, matches: bool, personal: str | None) -> str:
@@ -292,22 +293,8 @@ def _shrunk_rating(p: Product, prior: float = 3.5, strength: float = 10.0) -> fl
     return (p.rating * p.review_count + prior * strength) / (p.review_count + strength)
 
 
-def _z(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
-    spread = x.std()
-    return (x - x.mean()) / spread if spread > 1e-9 else np.zeros_like(x)
-
-
 def _normalise(v: np.ndarray) -> np.ndarray:
     return v / (np.linalg.norm(v) or 1.0)
 
 
-def _name(title: str) -> str:
-    return title.split(",")[0].split(" – ")[0].strip()
-
-
-def _chunks(text: str) -> Iterator[str]:
-    words = text.split(" ")
-    for i, w in enumerate(words):
-        yield w if i == len(words) - 1 else w + " "
 
