@@ -17,7 +17,7 @@ import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -37,6 +37,8 @@ class AssistantConfig:
     retrieve_k: int = 50  # candidates fetched from the index before re-ranking
     w_similarity: float = 1.0  # weight of the query-product cosine (z-scored over the candidates)
     w_personal: float = 0.35  # weight of the shopper's hybrid recommender score, when a user id has history
+    w_predictor: float = 0.35  # weight of the purchase predictor's probability, when one is active and the user has history
+    w_popularity: float = 0.1  # weight of the behaviour-log popularity: breaks near-ties for every shopper, cold start included
     w_soft: float = 0.5  # weight of soft preferences (price target, cheaper, feature words)
     w_rating: float = 0.15  # weight of the rating, shrunk towards 3.5 for products with few reviews
     history_turns: int = 6  # chat messages passed to the reply model
@@ -56,16 +58,20 @@ class Session:
     state: SessionState = field(default_factory=SessionState)
     history: list[dict[str, str]] = field(default_factory=list)  # {"role", "content"} for the reply model
     lock: threading.Lock = field(default_factory=threading.Lock)  # one message at a time per session
+    user_ids: set[str] = field(default_factory=set)  # who chatted in it, so "delete my data" can drop it
 
 
 class Assistant:
     def __init__(self, index: ProductIndex, backend: Any = None, policies: Any = None, recommender: Any = None,
-                 vocab: Vocabulary | None = None, config: AssistantConfig | None = None):
+                 vocab: Vocabulary | None = None, config: AssistantConfig | None = None, predictor: Any = None,
+                 user_key: Callable[[str], str] | None = None):
         self.index = index
         self.backend = backend or TemplateBackend()
         self.template = TemplateBackend()
         self.policies = policies
         self.recommender = recommender  # a fitted HybridRecommender whose item ids are the catalog's product ids
+        self.predictor = predictor  # purchase predictor with score(history, candidate item indices), or None
+        self.user_key = user_key or (lambda user_id: user_id)  # the behaviour store's (pseudonymised) key of a user id
         self.config = config or AssistantConfig()
         self.vocab = vocab or Vocabulary.from_products(index.all_products())
         self.known_brands = sorted(self.vocab.brands)
@@ -86,6 +92,14 @@ class Assistant:
         with self._sessions_lock:
             self._sessions.pop(session_id, None)
 
+    def forget_user(self, user_id: str) -> int:
+        """Drop every session the user chatted in; returns how many."""
+        with self._sessions_lock:
+            doomed = [sid for sid, s in self._sessions.items() if user_id in s.user_ids]
+            for sid in doomed:
+                del self._sessions[sid]
+        return len(doomed)
+
     # ---- one message ---------------------------------------------------------------------------------------
 
     def respond(self, session_id: str, message: str, user_id: str | None = None) -> Iterator[dict[str, Any]]:
@@ -95,6 +109,8 @@ class Assistant:
             raise ValueError("message must be a non-empty string")
         session = self.session(session_id)
         with session.lock:
+            if user_id:
+                session.user_ids.add(str(user_id))
             ctx = update_context(session.state, message, self.vocab)
             ranked, snippets = [], []
             if ctx.kind == "product_search":
@@ -172,24 +188,37 @@ class Assistant:
         soft = np.array([_soft_score(h.product, ctx) for h in hits])
         rating = np.array([_shrunk_rating(h.product) for h in hits])
         total = cfg.w_similarity * similarity + cfg.w_soft * soft + cfg.w_rating * zscore(rating)
-        personal = self._personal_scores(user_id, [h.product.id for h in hits])
-        if personal is not None:
-            total += cfg.w_personal * zscore(personal)
+        rec = self.recommender
+        if rec is None:
+            return total
+        ids = [h.product.id for h in hits]
+        known = np.array([i in rec.id_to_index for i in ids])
+        positions = np.array([rec.id_to_index.get(i, 0) for i in ids], dtype=np.int64)
+        total += cfg.w_popularity * zscore(np.where(known, rec.popularity[positions], 0.0))
+        history = self._history(user_id)
+        if history:
+            personal = rec.score_all(history)[positions]
+            total += cfg.w_personal * zscore(np.where(known, personal, 0.0))
+            if self.predictor is not None and known.any():
+                predicted = np.zeros(len(hits))
+                try:
+                    predicted[known] = self.predictor.score(history, positions[known])
+                    total += cfg.w_predictor * zscore(predicted)
+                except Exception as exc:  # noqa: BLE001 - ranking still works without the predictor
+                    log.warning("purchase predictor failed, ranking without it: %s", exc)
         return total
 
-    def _personal_scores(self, user_id: str | None, product_ids: list[str]) -> np.ndarray | None:
-        rec = self.recommender
-        if rec is None or not user_id or not rec.history_of(user_id):
-            return None
-        scores = rec.score_all(rec.history_of(user_id))
-        return np.array([scores[rec.id_to_index[i]] if i in rec.id_to_index else 0.0 for i in product_ids])
+    def _history(self, user_id: str | None) -> list:
+        if self.recommender is None or not user_id:
+            return []
+        return self.recommender.history_of(self.user_key(str(user_id)))
 
     def _personal_reasons(self, user_id: str | None, products: list[Product]) -> dict[str, str]:
         """"often bought with X" (item CF) or "similar to X you viewed" (content), from the shopper's own history."""
         rec = self.recommender
-        if rec is None or not user_id or not rec.history_of(user_id):
+        history = self._history(user_id)[-20:]
+        if not history:
             return {}
-        history = rec.history_of(user_id)[-20:]
         seen = [i for i, _, _ in history]
         titles = {p.id: p.title for p in self.index.get([rec.index_to_id[i] for i in set(seen)])}
         reasons = {}

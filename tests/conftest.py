@@ -35,6 +35,17 @@ def demo_shop(tmp_path_factory, embedder):
     return config, index, build_demo_catalog(config, index=index)
 
 
+@pytest.fixture(scope="session")
+def shop(demo_shop):
+    """The demo shop loaded as the app serves it (assistant.shop.Shop), with the template reply backend.
+    Shared by the whole test session: tests that log events or chat use their own user and session ids."""
+    from assistant.generate import TemplateBackend
+    from assistant.shop import load_shop
+
+    config, index, _ = demo_shop
+    return load_shop(config, backend=TemplateBackend(), index=index, log=lambda s: None)
+
+
 @pytest.fixture
 def shared_data() -> Path:
     if not SHARED_DATA.exists():

@@ -1,0 +1,77 @@
+"""Stored chat logs (for the agent-assist view and quality review), with e-mail addresses and phone numbers
+redacted before anything reaches the disk.
+
+    log = ChatLog("data/chats.sqlite3")
+    log.append("s1", "u00042", "user", "mail me at ann@example.com")   # stored as "mail me at [email]"
+    log.conversation("s1")
+"""
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+import threading
+import time
+
+EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+# International or local numbers: 7+ digits with optional +, spaces, dots, dashes and one bracketed area code.
+# Prices ("$1,299.99") and short numbers (sizes, years) have too few digits or a currency sign, so they stay.
+PHONE = re.compile(r"(?<![\w$€£])(?:\+|00)?\d[\d\s().-]{5,}\d(?![\w%])")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id TEXT NOT NULL,
+    user_id TEXT NOT NULL DEFAULT '',
+    role TEXT NOT NULL,
+    text TEXT NOT NULL,
+    timestamp REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_session ON messages (session_id, id);
+CREATE INDEX IF NOT EXISTS messages_user ON messages (user_id);
+"""
+
+
+def redact(text: str) -> str:
+    text = EMAIL.sub("[email]", text)
+    return PHONE.sub(lambda m: "[phone]" if sum(c.isdigit() for c in m.group()) >= 7 else m.group(), text)
+
+
+class ChatLog:
+    def __init__(self, path: str):
+        self.path = path
+        if os.path.dirname(path):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        self._conn().executescript(_SCHEMA)
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            self._local.conn = conn
+        return conn
+
+    def append(self, session_id: str, user_id: str | None, role: str, text: str) -> None:
+        with self._write_lock:
+            self._conn().execute("INSERT INTO messages (session_id, user_id, role, text, timestamp) VALUES (?, ?, ?, ?, ?)",
+                                 (session_id, user_id or "", role, redact(text), time.time()))
+
+    def conversation(self, session_id: str) -> list[dict[str, str]]:
+        rows = self._conn().execute("SELECT role, text FROM messages WHERE session_id = ? ORDER BY id", (session_id,))
+        return [{"role": r, "content": t} for r, t in rows.fetchall()]
+
+    def sessions_of(self, user_id: str) -> list[str]:
+        rows = self._conn().execute("SELECT DISTINCT session_id FROM messages WHERE user_id = ? ORDER BY id DESC", (user_id,))
+        return [r[0] for r in rows.fetchall()]
+
+    def delete_user(self, user_id: str) -> int:
+        """Every message of every session the user chatted in."""
+        sessions = self.sessions_of(user_id)
+        with self._write_lock:
+            n = 0
+            for sid in sessions:
+                n += self._conn().execute("DELETE FROM messages WHERE session_id = ?", (sid,)).rowcount
+        return n

@@ -1,0 +1,198 @@
+"""The running shop: catalog index, behaviour store, hybrid recommender, purchase predictor, policies and the
+Assistant, loaded once and shared by the Gradio app and the REST API.
+
+    shop = load_shop(CatalogConfig(), backend=make_backend())   # first run: builds the demo shop, trains the fast predictor
+    shop.assistant.chat("s1", "waterproof hiking jacket under $100", user_id="u00042")
+    shop.log_event("u00042", "P00017", "add_to_cart")            # stored durably and applied to the recommender at once
+    shop.recommend("u00042", k=8)
+
+Event writes go to SQLite first (the durable record) and then into the live recommender, so a shopper's click
+changes the next answer without retraining.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from assistant.chatlog import ChatLog
+from assistant.pipeline import Assistant, AssistantConfig
+from assistant.predictor import load_active_predictor
+from assistant.recommend import EVENT_WEIGHTS, HybridRecommender, build_item_features
+from assistant.shop_data import ItemMeta
+from catalog.build import DemoReport, ensure_demo_catalog
+from catalog.config import CatalogConfig
+from catalog.events import AppendReport, EventStore
+from catalog.index import ProductIndex
+from catalog.policies import PolicyIndex
+from catalog.schema import EVENT_TYPES, Product
+
+
+@dataclass
+class Shop:
+    config: CatalogConfig
+    index: ProductIndex
+    events: EventStore
+    recommender: HybridRecommender
+    policies: PolicyIndex
+    assistant: Assistant
+    chatlog: ChatLog | None = None  # redacted transcripts, for the agent-assist view
+    predictor: Any = None  # the active purchase predictor (None: hybrid ranking alone)
+    predictor_description: str = ""
+    build_report: DemoReport | None = None  # set when this start built the demo shop
+    _lock: threading.Lock = field(default_factory=threading.Lock)  # recommender histories are shared state
+
+    # ---- catalog -------------------------------------------------------------------------------------------
+
+    def product(self, product_id: str) -> Product | None:
+        found = self.index.get([str(product_id)])
+        return found[0] if found else None
+
+    # ---- chat --------------------------------------------------------------------------------------------------
+
+    def respond(self, session_id: str, message: str, user_id: str | None = None) -> Iterator[dict[str, Any]]:
+        """Assistant.respond, with both sides of the turn written to the (redacted) chat log."""
+        final = None
+        for event in self.assistant.respond(session_id, message, user_id):
+            if event["type"] == "done":
+                final = event["reply"]
+            yield event
+        if self.chatlog is not None and final is not None:
+            self.chatlog.append(session_id, user_id, "user", message)
+            self.chatlog.append(session_id, user_id, "assistant", final)
+
+    def chat(self, session_id: str, message: str, user_id: str | None = None) -> dict[str, Any]:
+        """The whole turn at once: {"reply", "products", "kind", "no_match", ...}."""
+        out: dict[str, Any] = {}
+        for event in self.respond(session_id, message, user_id):
+            if event["type"] in ("products", "done"):
+                out.update({k: v for k, v in event.items() if k != "type"})
+        return out
+
+    # ---- behaviour -----------------------------------------------------------------------------------------
+
+    def log_event(self, user_id: str, item_id: str, event_type: str, session_id: str = "",
+                  timestamp: float | None = None) -> AppendReport:
+        """Validate, store durably, then apply to the live recommender. A rejected event comes back in the
+        report with its reason; nothing is applied."""
+        event = {"user_id": user_id, "item_id": item_id, "type": event_type, "session_id": session_id,
+                 "timestamp": time.time() if timestamp is None else timestamp}
+        known = set(self.recommender.id_to_index)
+        report = self.events.append(event, known_items=known)
+        if report.accepted:
+            with self._lock:
+                self.recommender.add_event(self.events.user_key(str(user_id)), self.recommender.id_to_index[str(item_id)],
+                                           event_type, float(event["timestamp"]))
+        return report
+
+    def history(self, user_id: str) -> list[tuple[Product, str, float]]:
+        """(product, event type, timestamp), oldest first, from the durable store."""
+        events = self.events.history(user_id)
+        products = {p.id: p for p in self.index.get(sorted({e.item_id for e in events}))}
+        return [(products[e.item_id], e.type, e.timestamp) for e in events if e.item_id in products]
+
+    def recommend(self, user_id: str | None, k: int = 8, exclude_purchased: bool = True) -> list[tuple[Product, float]]:
+        """The hybrid recommender's (re-ranked by the purchase predictor when one is active) top k for a user;
+        an unknown or anonymous user gets the popularity ranking."""
+        rec = self.recommender
+        key = self.events.user_key(str(user_id)) if user_id else ""
+        with self._lock:
+            history = rec.history_of(key) if key else []
+        scores = rec.score_all(history).astype(np.float64)
+        if exclude_purchased:
+            scores[[i for i, t, _ in history if t == "purchase"]] = -np.inf
+        if self.predictor is not None and history:
+            from assistant.predictor import rerank_top
+
+            scores = rerank_top(scores, history, self.predictor, top_n=max(50, k), alpha=getattr(self.predictor, "alpha", 1.0))
+        top = np.argsort(-scores, kind="stable")[:k]
+        top = [int(i) for i in top if np.isfinite(scores[i])]
+        products = {p.id: p for p in self.index.get([rec.index_to_id[i] for i in top])}
+        return [(products[rec.index_to_id[i]], float(scores[i])) for i in top if rec.index_to_id[i] in products]
+
+    def profile(self, user_id: str, recent: int = 5) -> dict[str, Any]:
+        """What an agent needs at a glance: recent purchases, and preferences inferred from the whole history
+        (categories and brands weighted by event strength, typical price)."""
+        history = self.history(user_id)
+        categories, brands, prices = Counter(), Counter(), []
+        for p, etype, _ in history:
+            w = EVENT_WEIGHTS.get(etype, 1.0)
+            if p.category:
+                categories[p.category] += w
+            if p.brand:
+                brands[p.brand] += w
+            if etype in ("purchase", "add_to_cart") and p.price:
+                prices.append(p.price)
+        purchases = [p for p, etype, _ in reversed(history) if etype == "purchase"][:recent]
+        return {"user_id": user_id, "events": len(history), "recent_purchases": purchases,
+                "recently_viewed": [p for p, etype, _ in reversed(history) if etype != "purchase"][:recent],
+                "top_categories": [c for c, _ in categories.most_common(3)], "top_brands": [b for b, _ in brands.most_common(3)],
+                "typical_price": float(np.median(prices)) if prices else None}
+
+    def demo_users(self, n: int = 5) -> list[str]:
+        """The users with the longest histories: good examples for the "signed in as" selector."""
+        counts = Counter()
+        for user, hist in self.recommender.user_histories.items():
+            counts[user] = len(hist)
+        return [u for u, _ in counts.most_common(n)]
+
+    def delete_user(self, user_id: str) -> dict[str, int]:
+        """"Delete my data": the user's stored events, live history and chat sessions."""
+        events = self.events.delete_user(user_id)
+        with self._lock:
+            self.recommender.user_histories.pop(self.events.user_key(str(user_id)), None)
+        sessions = self.assistant.forget_user(str(user_id))
+        messages = self.chatlog.delete_user(str(user_id)) if self.chatlog is not None else 0
+        return {"events": events, "sessions": sessions, "messages": messages}
+
+
+def fit_recommender(index: ProductIndex, events: EventStore) -> tuple[HybridRecommender, ItemMeta, list[str]]:
+    """The hybrid recommender over the whole catalog (items without events are still reachable by content),
+    fitted on every stored event. Returns it with the item metadata and texts the predictors read."""
+    ids, vectors = index.all_vectors()
+    products = {p.id: p for p in index.all_products()}
+    ordered = [products[i] for i in ids]
+    position = {pid: n for n, pid in enumerate(ids)}
+    interactions = [(e.user_id, position[e.item_id], e.type, e.timestamp) for e in events.iter_events() if e.item_id in position]
+    prices = [p.price for p in ordered]
+    features = build_item_features([p.category for p in ordered], [p.brand for p in ordered],
+                                   prices if any(x is not None for x in prices) else None)
+    rec = HybridRecommender().fit(interactions, vectors, features, ids)
+    meta = ItemMeta(titles=[p.title for p in ordered],
+                    prices=np.array([np.nan if p.price is None else p.price for p in ordered], dtype=np.float64),
+                    brands=[p.brand for p in ordered], categories=[p.category for p in ordered])
+    texts = [f"{p.title}. {p.category}. {p.brand}." for p in ordered]
+    return rec, meta, texts
+
+
+def load_shop(config: CatalogConfig | None = None, backend: Any = None, build_demo: bool = True,
+              assistant_config: AssistantConfig | None = None, log: Callable[[str], None] = print,
+              index: ProductIndex | None = None) -> Shop:
+    """Open (and on first run build) everything the shop serves from. build_demo=False serves whatever catalog
+    the index already holds (e.g. one ingested with `python -m catalog ingest`)."""
+    from assistant.train import ensure_fast_predictor
+
+    config = config or CatalogConfig()
+    index = index or ProductIndex(config)
+    report = ensure_demo_catalog(config, index=index) if build_demo else None
+    if report:
+        log(report.summary())
+    if index.count() == 0:
+        raise RuntimeError(f"the catalog in {config.data_dir} is empty: ingest one with `python -m catalog ingest FILE`")
+    events = EventStore(str(config.events_path), pseudonym_key=config.pseudonym_key)
+    models = str(config.data_dir / "models" / "predictor")
+    ensure_fast_predictor(str(config.data_dir), log=log)
+    rec, meta, texts = fit_recommender(index, events)
+    predictor, description = load_active_predictor(models, rec, meta, texts)
+    policies = PolicyIndex(index.client, index.embedder)
+    assistant = Assistant(index, backend=backend, policies=policies, recommender=rec, predictor=predictor,
+                          user_key=events.user_key, config=assistant_config)
+    chatlog = ChatLog(str(config.data_dir / "chats.sqlite3"))
+    return Shop(config, index, events, rec, policies, assistant, chatlog, predictor, description, report)
+
+
+__all__ = ["Shop", "load_shop", "fit_recommender", "EVENT_TYPES"]
