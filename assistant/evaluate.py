@@ -23,6 +23,7 @@ import numpy as np
 # name -> "module:function" that adds the subcommand to argparse subparsers and sets `func` on it.
 SUBCOMMANDS: dict[str, str] = {
     "recommend": "assistant.evaluate:add_recommend_parser",
+    "retrieval": "assistant.eval_retrieval:add_retrieval_parser",
 }
 
 

@@ -163,14 +163,14 @@ class Assistant:
             if len(ids):
                 vector = _normalise(vector + 2.0 * vectors.mean(axis=0))  # "more like that": mostly the item
         filters = ctx.filters()  # out-of-stock products stay findable unless asked; the reply says so
-        hits = self.index.search(vector, k=self.config.retrieve_k, filters=filters)
+        hits = self.index.search(vector, k=self.config.retrieve_k, filters=filters, text=ctx.intent_text)
         matches = True
         if not hits:
             # Nothing satisfies every constraint: show the closest products, clearly labelled as not matching,
             # giving up the least essential constraints first (price, then colour/size/rating, then brands).
             matches = False
             for relaxed in _relaxations(filters):
-                hits = self.index.search(vector, k=self.config.retrieve_k, filters=relaxed)
+                hits = self.index.search(vector, k=self.config.retrieve_k, filters=relaxed, text=ctx.intent_text)
                 if hits:
                     break
         if not hits:

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from catalog.lexical import fuse
+
 _MISSING = -1  # code of "this product has no value for this key": never equal to any asked value
 
 
@@ -56,7 +58,9 @@ class ExactSearch:
         rows = [self.pos[i] for i in ids if i in self.pos]
         self.alive[rows] = False
 
-    def search(self, vector: np.ndarray, k: int, where: dict[str, Any] | None = None) -> list[tuple[str, float]]:
+    def search(self, vector: np.ndarray, k: int, where: dict[str, Any] | None = None,
+               lexical: np.ndarray | None = None) -> list[tuple[str, float]]:
+        """Top k (id, score) by cosine; with `lexical` (BM25 scores per row, catalog/lexical.py) by the fused score."""
         mask = self.alive if where is None else self.alive & self.mask(where)
         candidates = np.flatnonzero(mask)
         if candidates.size == 0:
@@ -66,6 +70,8 @@ class ExactSearch:
             scores = self.vectors[candidates] @ vector
         else:
             scores = (self.vectors @ vector)[candidates]
+        if lexical is not None:
+            scores = fuse(scores, lexical[candidates])
         k = min(k, candidates.size)
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top], kind="stable")]

@@ -18,6 +18,7 @@ import numpy as np
 
 from catalog.config import CatalogConfig
 from catalog.exact import ExactSearch
+from catalog.lexical import LexicalIndex, fuse
 from catalog.embed import DEFAULT_MODEL, ChromaEmbeddingFunction, Embedder, get_embedder
 from catalog.schema import Product
 
@@ -172,6 +173,7 @@ class ProductIndex:
         self.exact_threshold = exact_threshold
         self._exact: ExactSearch | None = None
         self._exact_version: str | None = None
+        self._lexical: LexicalIndex | None = None  # BM25 over every product; rebuilt lazily after a write
         self._checked_at = 0.0
         self._lock = threading.Lock()
         try:
@@ -245,6 +247,7 @@ class ProductIndex:
             version = str(time.time_ns())
             self.collection.modify(metadata={"version": version})
             with self._lock:
+                self._lexical = None
                 if self._exact is not None:
                     self._exact.upsert([p.id for p in products], vectors, [product_metadata(p) for p in products])
                     self._exact.delete(delete_ids)
@@ -283,13 +286,20 @@ class ProductIndex:
         return ids, (np.concatenate(chunks) if chunks else np.zeros((0, dim), np.float32))
 
     def search(self, query: str | np.ndarray, k: int = 20, filters: SearchFilters | None = None,
-               candidates: int | None = None) -> list[SearchHit]:
-        """Top-k products for a text (embedded here) or a query vector, satisfying every filter."""
-        vector = self.embedder.encode_one(query) if isinstance(query, str) else np.asarray(query, np.float32)
+               candidates: int | None = None, text: str | None = None) -> list[SearchHit]:
+        """Top-k products for a text (embedded here) or a query vector, satisfying every filter. With query text
+        (a str query, or `text` beside a vector) dense and BM25 keyword scores are fused (catalog/lexical.py);
+        a bare vector ranks by cosine alone."""
+        if isinstance(query, str):
+            text = query if text is None else text
+            vector = self.embedder.encode_one(query)
+        else:
+            vector = np.asarray(query, np.float32)
         where = filters.to_where() if filters else None
         exact = self.exact_search()
         if exact is not None:
-            ranked = exact.search(vector, k, where)
+            lexical = self.lexical_index(exact.ids).scores(text) if text else None
+            ranked = exact.search(vector, k, where, lexical=lexical)
             products = {p.id: p for p in self.get([pid for pid, _ in ranked])}
             return [SearchHit(products[pid], score) for pid, score in ranked if pid in products]
         n = max(candidates or k * CANDIDATE_FACTOR, MIN_CANDIDATES, k)
@@ -300,9 +310,27 @@ class ProductIndex:
             return []
         # Exact re-check: HNSW's order among the candidates is approximate; the stored vectors are not.
         scores = np.asarray(result["embeddings"][0], dtype=np.float32) @ vector
+        if text:
+            scores = fuse(scores, self.lexical_index().scores_for(text, ids))
         order = np.argsort(-scores, kind="stable")[:k]
         docs = result["documents"][0]
         return [SearchHit(_product(docs[i]), float(scores[i])) for i in order]
+
+    def lexical_index(self, ids: list[str] | None = None) -> LexicalIndex:
+        """BM25 over every product, rows in the order of `ids` when given (the exact copy's rows, holes included)."""
+        with self._lock:
+            lexical = self._lexical
+        if lexical is not None and (ids is None or lexical.ids == ids):
+            return lexical
+        texts = {}
+        for batch in self._pages(include=["documents"]):
+            for pid, doc in zip(batch["ids"], batch["documents"]):
+                texts[pid] = _product(doc).embedding_text()
+        order = list(ids) if ids is not None else list(texts)
+        lexical = LexicalIndex(order, (texts.get(pid, "") for pid in order))
+        with self._lock:
+            self._lexical = lexical
+        return lexical
 
     def exact_search(self) -> ExactSearch | None:
         """The in-memory exact copy, loaded on first use and reloaded when another process wrote to the index;
