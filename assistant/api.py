@@ -1,0 +1,400 @@
+"""The shop's REST API (FastAPI): chat (whole or streamed as server-sent events), recommendations, behaviour
+events, products, "delete my data", the agent-assist backend and a health check. OpenAPI at /docs.
+
+    app = create_api(shop, ApiSettings(api_key="s3cret"))   # then gr.mount_gradio_app(app, ui, "/") etc.
+    uvicorn.run(app)
+
+Chat, recommendations, products and /healthz are public (the shopper-facing widget calls them from the
+browser). Endpoints that write data or expose a customer's profile need the API key when one is configured.
+Every error is a JSON {"detail": "..."} with a 4xx status; an unexpected exception is logged and becomes a
+generic 500, so one bad request never takes the server down.
+"""
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import os
+import re
+import uuid
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any, Iterator, Literal
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field, field_validator
+from starlette.datastructures import MutableHeaders
+
+from assistant.intent import after_sales_topic, sanitize_untrusted, truncate
+from catalog.events import parse_timestamp
+from catalog.schema import EVENT_TYPES, Product
+
+if TYPE_CHECKING:  # only for hints: importing the API must not load the shop's models
+    from assistant.shop import Shop
+
+log = logging.getLogger("assistant.api")
+
+MAX_MESSAGE_CHARS = 20_000  # hard cap; the pipeline itself reads only the first few thousand, with a notice
+MAX_ID_CHARS = 200
+MAX_EVENTS_PER_REQUEST = 1_000
+MAX_BODY_BYTES = 1 << 20  # 1 MiB: far above any valid API request; stops a huge body before it is parsed
+AGENT_REPLAY_MESSAGES = 6  # the customer's last messages replayed, so constraints said earlier still apply
+LOCAL_FRAME_ORIGINS = ("http://localhost:*", "http://127.0.0.1:*")
+CUSTOMER_ROLES = {"user", "customer", "shopper"}
+# A CSP host-source: scheme://host[:port], host optionally "*.domain", port optionally "*"; or "*" (anywhere).
+_ORIGIN = re.compile(r"^(\*|https?://(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*"
+                     r"(:(\d{1,5}|\*))?)$")
+
+
+def _env_origins() -> list[str]:
+    return [o for o in re.split(r"[\s,]+", os.environ.get("SHOP_FRAME_ORIGINS", "")) if o]
+
+
+@dataclass
+class ApiSettings:
+    api_key: str | None = field(default_factory=lambda: os.environ.get("SHOP_API_KEY") or None)  # None: writes are open
+    frame_origins: list[str] = field(default_factory=_env_origins)  # extra origins allowed to embed /widget
+
+
+def validate_frame_origins(origins: list[str]) -> list[str]:
+    """The origins without trailing slashes; ValueError naming the first one CSP frame-ancestors can't express
+    safely (a quote, space or semicolon would let a setting inject other CSP directives)."""
+    clean = []
+    for origin in origins:
+        o = str(origin).strip().rstrip("/")
+        if not _ORIGIN.match(o):
+            raise ValueError(f"invalid frame origin {origin!r}: expected scheme://host[:port] such as "
+                             f"https://shop.example.com, https://*.example.com or http://localhost:8080")
+        clean.append(o)
+    return clean
+
+
+def product_json(product: Product, reason: str = "") -> dict[str, Any]:
+    """What a client needs to show a product card. JSON is not HTML: text is returned as-is, the client escapes.
+    Links are only http(s) or site-relative: a catalog "javascript:" URL would run when a widget renders it."""
+    return {"id": product.id, "title": product.title, "brand": product.brand, "price": product.price,
+            "currency": product.currency, "rating": product.rating,
+            "url": _safe_url(product.attributes.get("url")) or f"/api/v1/products/{product.id}",
+            "image": _safe_url(product.image_url), "reason": reason}
+
+
+def _safe_url(url: Any) -> str | None:
+    url = str(url or "").strip()
+    return url if re.match(r"(?i)^(https?://|/(?!/))", url) else None
+
+
+# ---- request and response models (they make /docs meaningful) -----------------------------------------------
+
+class ChatRequest(BaseModel):
+    session_id: str = Field(min_length=1, max_length=MAX_ID_CHARS, description="the client's conversation id")
+    message: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
+    user_id: str | None = Field(None, max_length=MAX_ID_CHARS, description="signed-in shopper, for personalisation")
+
+    @field_validator("message")
+    @classmethod
+    def _not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("message must not be empty")
+        return v
+
+
+class ProductOut(BaseModel):
+    id: str
+    title: str
+    brand: str
+    price: float | None
+    currency: str
+    rating: float | None
+    url: str
+    image: str | None
+    reason: str = ""
+
+
+class ChatResponse(BaseModel):
+    reply: str
+    products: list[ProductOut]
+    kind: str = Field(description="product_search, after_sales, ...")
+    no_match: bool = Field(description="true when the products are the closest alternatives, not matches")
+    constraints: str
+    grounded: bool = Field(description="whether the reply passed the grounding check")
+    notices: list[str] = []
+
+
+class RecommendResponse(BaseModel):
+    user_id: str | None
+    products: list[ProductOut]
+
+
+class EventIn(BaseModel):
+    user_id: str = Field(min_length=1, max_length=MAX_ID_CHARS)
+    item_id: str = Field(min_length=1, max_length=MAX_ID_CHARS)
+    type: str = Field(description=f"one of {', '.join(EVENT_TYPES)}; others are rejected with a reason")
+    session_id: str = Field("", max_length=MAX_ID_CHARS)
+    timestamp: float | str | None = Field(None, description="unix seconds or ISO 8601; default: now")
+
+
+class Rejected(BaseModel):
+    index: int
+    reason: str
+
+
+class EventsResponse(BaseModel):
+    accepted: int
+    rejected: list[Rejected]
+
+
+class DeleteResponse(BaseModel):
+    deleted: dict[str, int]
+
+
+class Turn(BaseModel):
+    role: Literal["user", "customer", "shopper", "assistant", "agent", "system"]
+    content: str = Field(max_length=MAX_MESSAGE_CHARS)
+
+
+class SuggestRequest(BaseModel):
+    conversation: list[Turn] | str = Field(description="turns, or pasted text with 'Customer:'/'Agent:' lines")
+    user_id: str | None = Field(None, max_length=MAX_ID_CHARS)
+
+
+class SuggestResponse(BaseModel):
+    suggested_reply: str
+    kind: str
+    products: list[ProductOut]
+    policy_snippets: list[dict[str, str]]
+    profile: dict[str, Any] | None
+
+
+class Health(BaseModel):
+    status: str
+    products: int
+    events: int
+    predictor: str
+
+
+# ---- middleware: security headers, body cap, and the last-resort 500 ----------------------------------------
+
+class _GuardMiddleware:
+    """Pure ASGI (BaseHTTPMiddleware would buffer Gradio's and our event streams). Covers mounted Gradio apps too."""
+
+    def __init__(self, app: Any, widget_csp: str):
+        self.app, self.widget_csp = app, widget_csp
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        path = scope["path"]
+        root = scope.get("root_path", "")
+        if root and path.startswith(root):
+            path = path[len(root):] or "/"
+        widget = path == "/widget" or path.startswith("/widget/")
+        started = False
+
+        async def send_with_headers(message: dict) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+                # The widget may be framed by the configured shops; the full app and API only by themselves.
+                headers.append("Content-Security-Policy", self.widget_csp if widget else "frame-ancestors 'self'")
+                if not widget:
+                    headers.setdefault("X-Frame-Options", "SAMEORIGIN")  # for browsers without CSP level 2
+            await send(message)
+
+        length = dict(scope.get("headers") or []).get(b"content-length", b"0")
+        if path.startswith("/api/") and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+            response = JSONResponse({"detail": f"request body larger than {MAX_BODY_BYTES:,} bytes"}, 413)
+            return await response(scope, receive, send_with_headers)
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception:  # noqa: BLE001 - logged; the client gets a generic message, the server keeps serving
+            log.exception("unhandled error on %s %s", scope.get("method"), path)
+            if started:
+                raise  # the response is already under way: the server closes that connection only
+            await JSONResponse({"detail": "internal server error"}, 500)(scope, receive, send_with_headers)
+
+
+def _validation_detail(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        if err.get("type") == "json_invalid":
+            parts.append(f"malformed JSON body: {(err.get('ctx') or {}).get('error', 'could not parse')}")
+            continue
+        where = ".".join(str(x) for x in err.get("loc", ()) if x != "body")
+        parts.append(f"{where or 'body'}: {err.get('msg', 'invalid')}")
+    return "; ".join(parts) or "invalid request"
+
+
+# ---- the app --------------------------------------------------------------------------------------------------
+
+def create_api(shop: Shop, settings: ApiSettings | None = None) -> FastAPI:
+    settings = settings or ApiSettings()
+    origins = validate_frame_origins(settings.frame_origins)  # fail at start, not on the first embed
+    widget_csp = "frame-ancestors " + " ".join(dict.fromkeys(["'self'", *LOCAL_FRAME_ORIGINS, *origins]))
+    api_key = settings.api_key.encode("utf-8") if settings.api_key else None
+    if api_key is None:
+        log.warning("SHOP_API_KEY is not set: event, delete and agent endpoints are open to anyone")
+
+    app = FastAPI(title="Shop assistant API", version="1",
+                  description="Conversational shopping assistant: chat, recommendations, behaviour events.")
+    app.add_middleware(_GuardMiddleware, widget_csp=widget_csp)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # One readable sentence instead of FastAPI's list, so a client developer sees what to fix.
+        return JSONResponse({"detail": _validation_detail(exc)}, status_code=422)
+
+    key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
+    bearer = HTTPBearer(auto_error=False)
+
+    def require_key(key: str | None = Depends(key_header),
+                    auth: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
+        if api_key is None:
+            return
+        given = key or (auth.credentials if auth else "")
+        if not given or not hmac.compare_digest(given.encode("utf-8"), api_key):
+            raise HTTPException(401, "missing or wrong API key: send 'X-API-Key: <key>' or 'Authorization: Bearer <key>'",
+                                headers={"WWW-Authenticate": "Bearer"})
+
+    def chat_json(out: dict[str, Any]) -> dict[str, Any]:
+        return {"reply": out.get("reply", ""), "products": [product_json(r.product, r.reason) for r in out.get("products", [])],
+                "kind": out.get("kind", ""), "no_match": bool(out.get("no_match")),
+                "constraints": out.get("constraints", ""), "grounded": bool(out.get("grounded", True)),
+                "notices": list(out.get("notices") or [])}
+
+    @app.post("/api/v1/chat", response_model=ChatResponse, tags=["chat"])
+    def chat(req: ChatRequest) -> dict[str, Any]:
+        """One chat turn: the reply with the products it is about."""
+        try:
+            return chat_json(shop.chat(req.session_id, req.message, req.user_id or None))
+        except ValueError as exc:  # the pipeline's own input checks
+            raise HTTPException(422, str(exc)) from exc
+
+    @app.post("/api/v1/chat/stream", tags=["chat"], response_class=StreamingResponse,
+              responses={200: {"content": {"text/event-stream": {}},
+                               "description": "events: products (list), token ({text}) ..., done ({reply, grounded}); "
+                                              "error ({detail}) if the turn fails"}})
+    def chat_stream(req: ChatRequest) -> StreamingResponse:
+        """The same turn as server-sent events, so the products show before the reply is complete."""
+        def events() -> Iterator[str]:
+            meta: dict[str, Any] = {}
+            try:
+                for event in shop.respond(req.session_id, req.message, req.user_id or None):
+                    if event["type"] == "products":
+                        yield _sse("products", [product_json(r.product, r.reason) for r in event["products"]])
+                        meta = {k: event.get(k) for k in ("kind", "no_match", "constraints", "notices")}
+                    elif event["type"] == "token":
+                        yield _sse("token", {"text": event["text"]})
+                    elif event["type"] == "done":
+                        yield _sse("done", {"reply": event["reply"], "grounded": bool(event["grounded"]), **meta})
+            except Exception:  # noqa: BLE001 - headers are sent already: tell the client in-band
+                log.exception("chat stream failed for session %s", req.session_id)
+                yield _sse("error", {"detail": "the assistant failed to answer; please try again"})
+
+        return StreamingResponse(events(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    @app.get("/api/v1/recommend", response_model=RecommendResponse, tags=["recommendations"])
+    def recommend(user_id: str | None = Query(None, max_length=MAX_ID_CHARS),
+                  k: int = Query(8, ge=1, le=50)) -> dict[str, Any]:
+        """Top k for a shopper; an unknown or absent user gets the popularity ranking."""
+        return {"user_id": user_id, "products": [product_json(p) for p, _ in shop.recommend(user_id or None, k=k)]}
+
+    @app.post("/api/v1/events", response_model=EventsResponse, dependencies=[Depends(require_key)], tags=["events"],
+              responses={422: {"description": "no event accepted (reasons listed) or malformed request"}})
+    def post_events(body: EventIn | list[EventIn]) -> Any:
+        """Store view/click/add_to_cart/purchase events; they change recommendations at once. Invalid events are
+        reported with their index and reason while the valid ones in the same batch are kept."""
+        batch = body if isinstance(body, list) else [body]
+        if not batch or len(batch) > MAX_EVENTS_PER_REQUEST:
+            raise HTTPException(422, f"send between 1 and {MAX_EVENTS_PER_REQUEST} events per request")
+        accepted, rejected = 0, []
+        for n, ev in enumerate(batch):
+            try:  # parsed here: the live recommender needs a number, and a bad one must be a reject, not a 500
+                ts = None if ev.timestamp is None else parse_timestamp(ev.timestamp)
+            except ValueError as exc:
+                rejected.append({"index": n, "reason": str(exc)})
+                continue
+            report = shop.log_event(ev.user_id, ev.item_id, ev.type, session_id=ev.session_id, timestamp=ts)
+            accepted += report.accepted
+            rejected += [{"index": n, "reason": r.reason} for r in report.rejected]
+        result = {"accepted": accepted, "rejected": rejected}
+        return JSONResponse(result, status_code=422) if accepted == 0 else result
+
+    @app.get("/api/v1/products/{product_id}", response_model=ProductOut, tags=["catalog"],
+             responses={404: {"description": "unknown product id"}})
+    def get_product(product_id: str) -> dict[str, Any]:
+        product = shop.product(product_id) if len(product_id) <= MAX_ID_CHARS else None
+        if product is None:
+            raise HTTPException(404, f"no product with id {product_id[:MAX_ID_CHARS]!r}")
+        return product_json(product)
+
+    @app.delete("/api/v1/users/{user_id}", response_model=DeleteResponse, dependencies=[Depends(require_key)],
+                tags=["privacy"])
+    def delete_user(user_id: str) -> dict[str, Any]:
+        """"Delete my data": the user's events, live history, chat sessions and chat log."""
+        if not user_id.strip() or len(user_id) > MAX_ID_CHARS:
+            raise HTTPException(422, f"user_id must be 1 to {MAX_ID_CHARS} characters")
+        return {"deleted": shop.delete_user(user_id)}
+
+    @app.post("/api/v1/agent/suggest", response_model=SuggestResponse, dependencies=[Depends(require_key)],
+              tags=["agent assist"])
+    def agent_suggest(req: SuggestRequest) -> dict[str, Any]:
+        """A suggested reply for a human agent: the customer's last messages replayed through a throwaway
+        session, with the products, the policy snippets for after-sales questions and the customer's profile."""
+        turns = _turns(req.conversation)
+        customer = [t for role, t in turns if role in CUSTOMER_ROLES and t.strip()][-AGENT_REPLAY_MESSAGES:]
+        if not customer:
+            raise HTTPException(422, "the conversation has no customer message to answer")
+        session_id = f"agent-{uuid.uuid4().hex}"
+        try:  # Assistant.chat, not Shop.chat: the replay must not be written to the customer's chat log
+            for message in customer:
+                out = shop.assistant.chat(session_id, message[:MAX_MESSAGE_CHARS], req.user_id or None)
+        finally:
+            shop.assistant.reset(session_id)
+        snippets: list[dict[str, str]] = []
+        if out.get("kind") == "after_sales":
+            text = sanitize_untrusted(truncate(customer[-1])[0])  # what the pipeline itself looks up
+            ctx = SimpleNamespace(after_sales_topic=after_sales_topic(text), intent_text=text)
+            snippets = [{"id": s["id"], "title": s["title"], "text": s["text"]} for s in shop.assistant.policy_snippets(ctx)]
+        profile = None
+        if req.user_id:
+            raw = shop.profile(req.user_id)
+            profile = {**raw, "recent_purchases": [product_json(p) for p in raw["recent_purchases"]],
+                       "recently_viewed": [product_json(p) for p in raw["recently_viewed"]]}
+        return {"suggested_reply": out.get("reply", ""), "kind": out.get("kind", ""),
+                "products": [product_json(r.product, r.reason) for r in out.get("products", [])],
+                "policy_snippets": snippets, "profile": profile}
+
+    @app.get("/healthz", response_model=Health, tags=["ops"])
+    def healthz() -> dict[str, Any]:
+        return {"status": "ok", "products": shop.index.count(), "events": shop.events.count(),
+                "predictor": shop.predictor_description or "none"}
+
+    return app
+
+
+def _sse(event: str, data: Any) -> str:
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"  # json.dumps never emits a newline
+
+
+def _turns(conversation: list[Turn] | str) -> list[tuple[str, str]]:
+    """(role, text) turns. Pasted text: 'Customer:'/'User:' and 'Agent:'/'Assistant:' start turns, other lines
+    continue the current one; text without any prefix is one customer message."""
+    if not isinstance(conversation, str):
+        return [(t.role, t.content) for t in conversation]
+    prefix = re.compile(r"\s*(customer|user|shopper|agent|assistant)\s*:\s*(.*)$", re.IGNORECASE)
+    if not any(prefix.match(line) for line in conversation.splitlines()):
+        return [("customer", conversation.strip())]
+    turns: list[tuple[str, str]] = []
+    for line in conversation.splitlines():
+        m = prefix.match(line)
+        if m:
+            turns.append((m.group(1).lower(), m.group(2)))
+        elif turns:
+            turns[-1] = (turns[-1][0], f"{turns[-1][1]}\n{line}")
+    return turns
