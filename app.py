@@ -1,10 +1,14 @@
-"""The shop assistant's web app.
+"""The shop assistant's web app: the shopper's chat at /, agent assist at /agent, the embeddable widget at /widget,
+and the REST API at /api/v1 (OpenAPI docs at /docs).
 
-    python app.py                       # built-in demo catalog, http://127.0.0.1:7860
-    python app.py --port 8080 --data-dir /srv/shop --chroma-url http://localhost:8000
+    python app.py                                   # built-in demo shop, http://127.0.0.1:7860
+    python app.py --catalog products.csv            # first run: ingest this file instead of the demo
+    python app.py --llm-backend openai --llm-url http://localhost:8000/v1 --llm-model Qwen/Qwen2.5-7B-Instruct
+    python app.py --host 0.0.0.0 --port 8080 --api-key s3cret --frame-origin https://shop.example.com
 
-On first run it generates and indexes the demo catalog (progress shown); later runs reuse what is persisted.
-This file only wires the UI to functions that live in catalog/ and assistant/.
+Every flag has an environment variable (shown in --help). On first run it builds and indexes the demo shop and
+trains the fast purchase predictor (progress shown); later runs reuse what is persisted in the data directory.
+This file only wires: the shop is assistant/shop.py, the views assistant/ui.py, the API assistant/api.py.
 """
 from __future__ import annotations
 
@@ -15,51 +19,92 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # otherwise Gradio c
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")  # same for Chroma
 
 import gradio as gr  # noqa: E402
+import uvicorn  # noqa: E402
+from fastapi import Request  # noqa: E402
+from fastapi.responses import RedirectResponse  # noqa: E402
 
-from assistant.train import ensure_fast_predictor  # noqa: E402
-from catalog.build import ensure_demo_catalog  # noqa: E402
+from assistant.api import ApiSettings, create_api  # noqa: E402
+from assistant.generate import make_backend  # noqa: E402
+from assistant.shop import load_shop  # noqa: E402
+from assistant.ui import CSS, build_agent_ui, build_chat_ui, build_widget_ui  # noqa: E402
 from catalog.config import CatalogConfig  # noqa: E402
 from catalog.index import ProductIndex  # noqa: E402
-from catalog.search_view import CATEGORY_ANY, category_choices, search_table  # noqa: E402
+from catalog.ingest import ingest_file  # noqa: E402
 
 
-def build_ui(index: ProductIndex, predictor: str = "") -> gr.Blocks:
-    with gr.Blocks(title="Shop assistant") as demo:
-        gr.Markdown("## Shop assistant: catalog search")
-        gr.Markdown(f"Purchase predictor: {predictor}", elem_id="predictor")
-        with gr.Row():
-            query = gr.Textbox(label="What are you looking for?", placeholder="waterproof hiking jacket", scale=4)
-            max_price = gr.Number(label="Max price", value=None, minimum=0)
-            category = gr.Dropdown(label="Category", choices=[CATEGORY_ANY, *category_choices(index)],
-                                   value=CATEGORY_ANY)
-        button = gr.Button("Search", variant="primary")
-        results = gr.Dataframe(headers=["score", "title", "brand", "price", "rating", "category", "in stock"],
-                               interactive=False, wrap=True)
-        gr.Examples([["waterproof hiking jacket"], ["wireless headphones"], ["non-stick frying pan"]], [query])
-        inputs = [query, max_price, category]
-        button.click(lambda *a: search_table(index, *a), inputs, results, api_name="search")
-        query.submit(lambda *a: search_table(index, *a), inputs, results, api_name=False)
-    return demo
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    env = os.environ.get
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--host", default=env("SHOP_HOST", "127.0.0.1"), help="$SHOP_HOST")
+    p.add_argument("--port", type=int, default=int(env("SHOP_PORT", "7860")), help="$SHOP_PORT")
+    p.add_argument("--data-dir", default=env("SHOP_DATA_DIR", "data"), help="$SHOP_DATA_DIR")
+    p.add_argument("--catalog", default=env("SHOP_CATALOG"), help="$SHOP_CATALOG: on first run (empty index), ingest "
+                   "this product file (CSV, JSON, JSONL, Parquet) instead of building the demo shop")
+    p.add_argument("--llm-backend", choices=["template", "local", "openai"], default=env("SHOP_LLM_BACKEND"),
+                   help="$SHOP_LLM_BACKEND; default: openai when --llm-url is set, else local (SmolLM2-135M)")
+    p.add_argument("--llm-model", default=None, help="local: HF id or path ($SHOP_LLM_MODEL); openai: the served "
+                   "model name ($SHOP_LLM_API_MODEL)")
+    p.add_argument("--llm-url", default=env("SHOP_LLM_URL"), help="$SHOP_LLM_URL: an OpenAI-compatible server")
+    p.add_argument("--llm-key", default=env("SHOP_LLM_API_KEY") or env("SHOP_LLM_KEY"), help="$SHOP_LLM_API_KEY")
+    p.add_argument("--chroma-url", default=env("SHOP_CHROMA_URL"), help="$SHOP_CHROMA_URL (default: embedded)")
+    p.add_argument("--embed-model", default=env("SHOP_EMBED_MODEL"), help="$SHOP_EMBED_MODEL")
+    p.add_argument("--api-key", default=env("SHOP_API_KEY"), help="$SHOP_API_KEY: required by the API's write, "
+                   "delete and agent endpoints (unset: open)")
+    p.add_argument("--frame-origin", action="append", default=None, help="$SHOP_FRAME_ORIGINS (comma-separated): "
+                   "an origin allowed to embed /widget in an iframe, e.g. https://shop.example.com; repeatable. "
+                   "localhost and 127.0.0.1 are always allowed")
+    p.add_argument("--concurrency", type=int, default=int(env("SHOP_CONCURRENCY", "0")), help="$SHOP_CONCURRENCY: "
+                   "replies generated at once per view (0: 2 with the local model, 8 otherwise)")
+    return p.parse_args(argv)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--host", default=os.environ.get("SHOP_HOST", "127.0.0.1"))
-    parser.add_argument("--port", type=int, default=int(os.environ.get("SHOP_PORT", "7860")))
-    parser.add_argument("--data-dir", help="data directory (default: $SHOP_DATA_DIR or ./data)")
-    parser.add_argument("--chroma-url", help="Chroma server URL (default: embedded, in the data directory)")
-    parser.add_argument("--embed-model", help="sentence-transformers model id or path")
-    args = parser.parse_args()
-    config = CatalogConfig()
-    config.data_dir = type(config.data_dir)(args.data_dir) if args.data_dir else config.data_dir
+def _redirect_to(target: str):
+    def redirect(request: Request) -> RedirectResponse:
+        query = request.url.query
+        return RedirectResponse(target + ("?" + query if query else ""), status_code=307)
+    return redirect
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    config = CatalogConfig(data_dir=args.data_dir)
     config.chroma_url = args.chroma_url or config.chroma_url
     config.embed_model = args.embed_model or config.embed_model
     index = ProductIndex(config)
-    report = ensure_demo_catalog(config, index=index)
-    print(report.summary() if report else f"using the existing index: {index.count()} products")
-    predictor = ensure_fast_predictor(str(config.data_dir))
-    print(f"purchase predictor: {predictor}")
-    build_ui(index, predictor).launch(server_name=args.host, server_port=args.port)
+    if args.catalog and index.count() == 0:
+        print(ingest_file(args.catalog, config, progress=True, index=index).summary())
+    elif args.catalog:
+        print(f"the index already holds {index.count()} products; update it with `python -m catalog ingest FILE`")
+
+    kwargs = {"model": args.llm_model} if args.llm_model else {}
+    kind = args.llm_backend or ("openai" if args.llm_url else "local")
+    if kind == "openai":
+        kwargs.update(base_url=args.llm_url, api_key=args.llm_key)
+    backend = make_backend(kind, **kwargs)
+    shop = load_shop(config, backend=backend, build_demo=not args.catalog, index=index)
+    print(f"reply backend: {getattr(backend, 'name', kind)}; purchase predictor: {shop.predictor_description}")
+
+    settings = ApiSettings(api_key=args.api_key or None)
+    if args.frame_origin:
+        settings.frame_origins = [o for v in args.frame_origin for o in v.split(",") if o.strip()]
+    app = create_api(shop, settings)
+    # Gradio's queue runs at most this many events of each listener at once (replies share one limit per view).
+    # The local model is one model on one device: concurrent generations split the same cores (or GPU), so more
+    # of them only make every reply slower. 2 lets a second shopper's products appear while a reply is generated;
+    # the template backend is cheap and an OpenAI-compatible server batches requests itself, so allow 8 there.
+    concurrency = args.concurrency or (2 if getattr(backend, "name", "") == "local" else 8)
+    for path in ("/agent", "/widget"):  # the mounts answer under "/agent/"; send the bare path there
+        app.add_api_route(path, _redirect_to(path + "/"), include_in_schema=False)
+    # /agent and /widget first: a mount at "/" would catch their paths.
+    for path, blocks in (("/agent", build_agent_ui(shop)), ("/widget", build_widget_ui(shop)), ("/", build_chat_ui(shop))):
+        blocks.queue(default_concurrency_limit=concurrency)
+        gr.mount_gradio_app(app, blocks, path=path, css=CSS, ssr_mode=False,
+                            footer_links=[] if path == "/widget" else ["api", "settings"])
+
+    shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
+    base = f"http://{shown}:{args.port}"
+    print(f"chat: {base}/\nagent assist: {base}/agent/\nwidget: {base}/widget/\nAPI docs: {base}/docs", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
 
 
 if __name__ == "__main__":

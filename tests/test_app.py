@@ -1,69 +1,196 @@
-"""The app as a user starts it: a real process on a free port, queried over HTTP with gradio_client."""
+"""The app as a user starts it: a real process (`python app.py ... --llm-backend template`) on a free port, asked
+over HTTP (httpx) and through Gradio's own client. tests/test_browser.py drives the same process in Chromium."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from tests.conftest import REPO
 
+XSS_TITLE = "<img src=x onerror=alert(1)>"
 
-def _free_port() -> int:
+# A small shop in three departments. The XSS product's title is written with entities, the way a shop's HTML
+# export carries it: ingest unescapes it, so the stored title is the literal markup, which the UI must show as text.
+PRODUCTS = [
+    {"id": "J1", "title": "Waterproof Hiking Jacket", "brand": "Northpeak", "price": 89, "category": "Outdoor > Jackets",
+     "rating": 4.5, "review_count": 120, "description": "Breathable waterproof shell for hiking in the rain."},
+    {"id": "J2", "title": "Down Parka", "brand": "Alpina", "price": 240, "category": "Outdoor > Jackets",
+     "description": "Warm winter parka with goose down."},
+    {"id": "J3", "title": "Trailhaven Rain Shell", "brand": "Trailhaven", "price": 75, "category": "Outdoor > Jackets",
+     "description": "Light waterproof rain jacket."},
+    {"id": "J4", "title": "Softshell Jacket", "brand": "Northpeak", "price": 120, "category": "Outdoor > Jackets"},
+    {"id": "K1", "title": "Non-stick Frying Pan", "brand": "Chefline", "price": 35, "category": "Home > Kitchen",
+     "description": "28 cm non-stick frying pan for eggs and pancakes."},
+    {"id": "K2", "title": "Cast Iron Skillet", "brand": "Chefline", "price": 45, "category": "Home > Kitchen"},
+    {"id": "K3", "title": "Chef's Knife", "brand": "Bladeworks", "price": 60, "category": "Home > Kitchen"},
+    {"id": "X1", "title": "&lt;img src=x onerror=alert(1)&gt;", "brand": "Mugsy", "price": 9, "category": "Home > Kitchen",
+     "description": "Ceramic coffee mug, 350 ml.", "image_url": "javascript:alert(2)"},
+    {"id": "H1", "title": "Wireless Headphones", "brand": "Sonora", "price": 99, "category": "Electronics > Audio"},
+    {"id": "H2", "title": "Bluetooth Speaker", "brand": "Sonora", "price": 49, "category": "Electronics > Audio"},
+    {"id": "H3", "title": "Noise Cancelling Earbuds", "brand": "Auralis", "price": 129, "category": "Electronics > Audio"},
+    {"id": "H4", "title": "Studio Monitor Headphones", "brand": "Auralis", "price": 150, "category": "Electronics > Audio"},
+]
+
+
+def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def app_url(tmp_path, embedder):
-    from catalog.config import CatalogConfig
-    from catalog.index import ProductIndex
-    from catalog.ingest import ingest_file
-
-    shop = tmp_path / "shop.jsonl"
-    shop.write_text("\n".join(json.dumps(p) for p in [
-        {"id": "J1", "title": "Waterproof Hiking Jacket", "brand": "Northpeak", "price": 89, "category": "Outdoor > Jackets"},
-        {"id": "J2", "title": "Down Parka", "brand": "Alpina", "price": 240, "category": "Outdoor > Jackets"},
-        {"id": "<b>X</b>", "title": "<img src=x onerror=alert(1)> Mug", "price": 9, "category": "Home > Kitchen"},
-    ]), encoding="utf-8")
-    config = CatalogConfig(data_dir=tmp_path / "data")
-    ingest_file(shop, config, index=ProductIndex(config, embedder=embedder))  # so the app skips the demo build
-    port = _free_port()
-    log = open(tmp_path / "app.log", "wb")
-    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port), "--data-dir", str(config.data_dir)],
-                            cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 180
+@contextlib.contextmanager
+def running_app(workdir: Path, *extra: str, timeout: float = 240):
+    """Start app.py on a free port over a fresh data directory holding the small shop above (ingested by the
+    app itself through --catalog, as on a real first run); yields the base URL without a trailing slash."""
     import httpx
 
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            pytest.fail("app exited: " + (tmp_path / "app.log").read_text(errors="replace")[-3000:])
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
+    workdir.mkdir(parents=True, exist_ok=True)
+    catalog = workdir / "shop.jsonl"
+    catalog.write_text("\n".join(json.dumps(p) for p in PRODUCTS), encoding="utf-8")
+    port = free_port()
+    log_path = workdir / "app.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "app.py", "--port", str(port), "--data-dir", str(workdir / "data"), "--catalog", str(catalog),
+             "--llm-backend", "template", *extra],
+            cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + timeout
+        while True:
+            if proc.poll() is not None:
+                pytest.fail("app exited: " + log_path.read_text(errors="replace")[-3000:])
+            try:
+                if httpx.get(base + "/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.time() > deadline:
+                pytest.fail("app did not start: " + log_path.read_text(errors="replace")[-3000:])
             time.sleep(0.5)
-    else:
-        pytest.fail("app did not start: " + (tmp_path / "app.log").read_text(errors="replace")[-3000:])
-    yield url
-    proc.terminate()
-    proc.wait(timeout=20)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
-def test_app_serves_search_over_the_existing_index(app_url):
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    with running_app(tmp_path_factory.mktemp("app"), "--frame-origin", "https://shop.example.com") as base:
+        yield base
+
+
+def _gradio(url: str):
     from gradio_client import Client
 
-    client = Client(app_url, verbose=False)
-    result = client.predict("rain jacket", 100, "Any", api_name="/search")
-    rows = result["data"] if isinstance(result, dict) else result
-    assert [row[1] for row in rows][0] == "Waterproof Hiking Jacket"
-    assert all(float(str(row[3]).split()[0]) <= 100 for row in rows)  # the price filter held
-    cheap = client.predict("mug", None, "Home", api_name="/search")
-    cheap_rows = cheap["data"] if isinstance(cheap, dict) else cheap
-    assert cheap_rows[0][1] == "Mug"  # the HTML in the title was stripped at ingest, not rendered
+    return Client(url, verbose=False)
+
+
+def test_views_api_and_docs_respond(app_url):
+    import httpx
+
+    for path in ("/", "/agent/", "/widget/", "/healthz", "/docs", "/openapi.json"):
+        response = httpx.get(app_url + path, timeout=30)
+        assert response.status_code == 200, (path, response.status_code)
+    for path in ("/agent", "/widget"):  # the bare paths lead to the views
+        response = httpx.get(app_url + path, timeout=30, follow_redirects=False)
+        assert response.status_code == 307 and response.headers["location"].endswith(path + "/")
+    assert httpx.get(app_url + "/healthz", timeout=30).json()
+    assert "Shop assistant" in httpx.get(app_url + "/", timeout=30).text
+
+
+def test_widget_may_be_framed_by_configured_origins_only(app_url):
+    import httpx
+
+    widget = httpx.get(app_url + "/widget/", timeout=30).headers["content-security-policy"]
+    assert "frame-ancestors 'self'" in widget and "http://localhost:*" in widget
+    assert "https://shop.example.com" in widget  # from --frame-origin
+    chat = httpx.get(app_url + "/", timeout=30).headers["content-security-policy"]
+    assert chat == "frame-ancestors 'self'"
+
+
+def test_chat_streams_reply_and_cards_through_gradio_client(app_url):
+    client = _gradio(app_url + "/")
+    job = client.submit("waterproof hiking jacket under $100", [], "anonymous", api_name="/chat")
+    final = job.result(timeout=120)
+    history, cards, recs = final[0], final[2:2 + 4], final[-1]
+    reply = _text(history[-1])
+    assert history[-1]["role"] == "assistant" and "Waterproof Hiking Jacket" in reply
+    assert 'data-product-id="J1"' in "".join(cards)
+    assert "Down Parka" not in "".join(cards)  # $240: over the budget
+    assert 'data-ids="' in recs
+    # Streamed: the assistant message grew over several updates before the final one.
+    lengths = [len(_text(out[0][-1])) for out in job.outputs() if isinstance(out[0], list) and out[0]
+               and out[0][-1]["role"] == "assistant"]
+    assert len(set(lengths)) >= 3 and lengths[-1] == len(reply)
+
+
+def test_chat_escapes_catalog_markup(app_url):
+    client = _gradio(app_url + "/")
+    final = client.predict("ceramic coffee mug", [], "anonymous", api_name="/chat")
+    cards = "".join(final[2:2 + 4])
+    assert 'data-product-id="X1"' in cards
+    assert "&lt;img src=x onerror=alert(1)&gt;" in cards and "<img src=x" not in cards
+    assert "javascript:" not in cards  # only http(s) images are shown
+    assert "<img src=x" not in _text(final[0][-1])  # the chat message escapes the title too
+
+
+def test_widget_and_agent_views_answer(app_url):
+    widget = _gradio(app_url + "/widget/")
+    history, _, cards = widget.predict("rain jacket", [], api_name="/widget_chat")
+    assert _text(history[-1]) and "shop-compact" in cards
+    agent = _gradio(app_url + "/agent/")
+    reply, products, policies = agent.predict(
+        "(no customer)", "customer: I need a frying pan\nagent: sure, any budget?\ncustomer: under $50",
+        api_name="/suggest")
+    assert reply and 'data-product-id="K1"' in products
+
+
+def test_cards_escape_everything():
+    from assistant.cards import cards_html, profile_html, safe_image_url
+    from catalog.schema import Product
+
+    evil = Product(id='"><script>x</script>', title=XSS_TITLE, brand="<b>B</b>", description="<svg onload=1>",
+                   image_url='https://example.com/a.png" onerror="alert(1)')
+    html = cards_html([(evil, "<i>why</i>", False)])
+    assert "<script>" not in html and "<img src=x" not in html and "<b>B</b>" not in html and "<i>" not in html
+    assert "not matching" in html and 'onerror="' not in html
+    assert safe_image_url("https://example.com/a.png") == "https://example.com/a.png"
+    for bad in ("javascript:alert(1)", "data:image/png;base64,xx", "//evil.com/x.png", "x", ""):
+        assert safe_image_url(bad) is None
+    profile = profile_html({"user_id": "<u>", "events": 1, "recent_purchases": [evil], "top_brands": ["<b>"]})
+    assert "<u>" not in profile and "<img src=x" not in profile and "&lt;b&gt;" in profile
+
+
+def test_conversation_parsing_and_flags(monkeypatch):
+    from assistant.ui import parse_conversation, shopper_id
+
+    assert parse_conversation("hi\nAgent: hello\n\ncustomer:  jacket\nassistant:ok") == [
+        ("customer", "hi"), ("agent", "hello"), ("customer", "jacket"), ("agent", "ok")]
+    assert shopper_id("anonymous", "s1") == "anon-s1" and shopper_id("u7", "s1") == "u7"
+
+    import app
+
+    monkeypatch.setenv("SHOP_PORT", "9123")
+    monkeypatch.setenv("SHOP_LLM_BACKEND", "template")
+    args = app.parse_args(["--frame-origin", "https://a.example", "--frame-origin", "https://b.example"])
+    assert args.port == 9123 and args.llm_backend == "template"
+    assert args.frame_origin == ["https://a.example", "https://b.example"]
+
+
+def _text(message: dict) -> str:
+    content = message["content"]
+    if isinstance(content, list):
+        return " ".join(c.get("text", "") for c in content if isinstance(c, dict))
+    return str(content)
