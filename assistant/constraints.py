@@ -227,7 +227,9 @@ class Vocabulary:
                                           {"XS", "XXS", "S", "M", "L", "XL", "XXL", "XXXL"}])
         self.category_index: dict[tuple[str, ...], str] = {}
         for name in self.categories:
-            self.category_index.setdefault(tuple(_singular(w) for w in WORD_RE.findall(name.lower())), name)
+            words = tuple(_singular(w) for w in WORD_RE.findall(name.lower()))
+            if words:  # a name of punctuation only ("K.S" is one) would match every message
+                self.category_index.setdefault(words, name)
         heads: dict[tuple[str, ...], list[str]] = {}
         for name in self.leaves:
             words = WORD_RE.findall(name.lower())

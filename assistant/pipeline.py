@@ -237,8 +237,9 @@ class Assistant:
             parts.append("closest alternative, does not match every request")
         elif ctx.constraints.describe():
             parts.append(f"matches: {ctx.constraints.describe()}")
+        stated = ctx.constraints.describe().lower()
         words = [w for w, v in ctx.constraints.soft.items() if isinstance(v, (int, float)) and w.isalpha() and
-                 w not in ("prefer_cheaper", "prefer_pricier") and w in _product_text(p)]
+                 w not in ("prefer_cheaper", "prefer_pricier") and w in _product_text(p) and w not in stated]
         if words:
             parts.append(", ".join(words))
         if personal:

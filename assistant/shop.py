@@ -103,8 +103,8 @@ class Shop:
         with self._lock:
             history = rec.history_of(key) if key else []
         scores = rec.score_all(history).astype(np.float64)
-        if exclude_purchased:
-            scores[[i for i, t, _ in history if t == "purchase"]] = -np.inf
+        if exclude_purchased:  # bought or already in the cart: showing it again is no recommendation
+            scores[[i for i, t, _ in history if t in ("purchase", "add_to_cart")]] = -np.inf
         if self.predictor is not None and history:
             from assistant.predictor import rerank_top
 
@@ -134,7 +134,10 @@ class Shop:
                 "typical_price": float(np.median(prices)) if prices else None}
 
     def demo_users(self, n: int = 5) -> list[str]:
-        """The users with the longest histories: good examples for the "signed in as" selector."""
+        """The users with the longest histories: good examples for the "signed in as" selector. None when user
+        ids are pseudonymised: the stored keys cannot be turned back into ids (that is the point)."""
+        if self.events.pseudonymised:
+            return []
         counts = Counter()
         for user, hist in self.recommender.user_histories.items():
             counts[user] = len(hist)
