@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable
 
@@ -233,11 +234,22 @@ class Vocabulary:
         heads: dict[tuple[str, ...], list[str]] = {}
         for name in self.leaves:
             words = WORD_RE.findall(name.lower())
-            if len(words) > 1 and _singular(words[-1]) not in GENERIC_HEADS:
+            if len(words) > 1 and len(words[-1]) > 2 and _singular(words[-1]) not in GENERIC_HEADS:
                 heads.setdefault((_singular(words[-1]),), []).append(name)
         for head, names_ in heads.items():
             if len(names_) == 1:  # "mat" -> Yoga Mats; an ambiguous head means nothing
                 self.category_index.setdefault(head, names_[0])
+        # Flat category strings ("Industrial & Scientific Tapes, Adhesives & Sealants Duct Tape", Amazon's exports):
+        # a shopper names the ending ("duct tape"), so the shortest ending no other category shares becomes an alias.
+        flat = {name: tuple(_singular(w) for w in WORD_RE.findall(name.lower())) for name in self.leaves}
+        flat = {name: words for name, words in flat.items() if len(words) > 3}
+        endings = Counter(words[-n:] for words in flat.values() for n in (1, 2, 3))
+        for name, words in flat.items():
+            for n in (1, 2, 3):
+                ending = words[-n:]
+                if endings[ending] == 1 and not (n == 1 and (len(ending[0]) < 3 or ending[0] in GENERIC_HEADS | GEAR_NOUNS)):
+                    self.category_index.setdefault(ending, name)
+                    break
         lower = {c.lower(): c for c in self.categories}
         for word, name in CATEGORY_SYNONYMS.items():
             if name.lower() in lower:
@@ -499,6 +511,7 @@ def _parse_brands(p: ParsedMessage, work: str, text: str, vocab: Vocabulary) -> 
         else:
             p.brands.append(brand)
             negated = False
+            work = blank(work, m.start(), m.end())  # "Anderson Metals" is a brand, not the Metals category
         prev_end = m.end()
     known = set(vocab.category_index) | {(w,) for w in FILLER | set(vocab.features)}
     for m in UNKNOWN_BRAND_RE.finditer(text if len(text) == len(work) else ""):  # positions must line up

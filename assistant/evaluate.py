@@ -24,6 +24,7 @@ import numpy as np
 SUBCOMMANDS: dict[str, str] = {
     "recommend": "assistant.evaluate:add_recommend_parser",
     "retrieval": "assistant.eval_retrieval:add_retrieval_parser",
+    "chat": "assistant.eval_chat:add_chat_parser",
 }
 
 
