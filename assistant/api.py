@@ -276,7 +276,9 @@ def create_api(shop: Shop, settings: ApiSettings | None = None) -> FastAPI:
 
     @app.post("/api/v1/chat/stream", tags=["chat"], response_class=StreamingResponse,
               responses={200: {"content": {"text/event-stream": {}},
-                               "description": "events: products (list), token ({text}) ..., done ({reply, grounded}); "
+                               "description": "events: products (list), token ({text}) ..., replace ({text}: discard the "
+                                              "tokens so far, a later sentence failed the grounding check), "
+                                              "done ({reply, grounded}); "
                                               "error ({detail}) if the turn fails"}})
     def chat_stream(req: ChatRequest) -> StreamingResponse:
         """The same turn as server-sent events, so the products show before the reply is complete."""
@@ -289,6 +291,8 @@ def create_api(shop: Shop, settings: ApiSettings | None = None) -> FastAPI:
                         meta = {k: event.get(k) for k in ("kind", "no_match", "constraints", "notices")}
                     elif event["type"] == "token":
                         yield _sse("token", {"text": event["text"]})
+                    elif event["type"] == "replace":  # discard the text streamed so far, show this instead
+                        yield _sse("replace", {"text": event["text"]})
                     elif event["type"] == "done":
                         yield _sse("done", {"reply": event["reply"], "grounded": bool(event["grounded"]), **meta})
             except Exception:  # noqa: BLE001 - headers are sent already: tell the client in-band

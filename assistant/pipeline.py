@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ import numpy as np
 from assistant.context import SessionState, TurnContext, Vocabulary, update_context
 from assistant.facts import ReplyFacts, short_title
 from assistant.generate import TemplateBackend, build_messages, word_chunks
-from assistant.grounding import Verdict, grounded_reply
+from assistant.grounding import Verdict, verify
 from assistant.predictor import zscore
 from catalog.index import ProductIndex, SearchFilters
 from catalog.schema import Product
@@ -137,22 +138,56 @@ class Assistant:
         return out
 
     def _reply(self, facts: ReplyFacts, message: str, session: Session):
-        """Stream the template reply directly; a model's reply is generated whole, verified, then streamed, so
-        the shopper never sees an ungrounded sentence that is later taken back."""
-        messages = build_messages(facts, message, session.history[-self.config.history_turns:])
+        """Stream the reply sentence by sentence, each verified (with everything before it) before the shopper
+        sees it: the first sentence shows after a fraction of the generation time, and no ungrounded sentence is
+        ever shown. When a sentence fails, generation stops and the template reply replaces the whole turn:
+        a {"type": "replace"} event when some text was already shown, plain tokens otherwise."""
         if isinstance(self.backend, TemplateBackend):
-            text, verdict = self.template.reply(facts, message), Verdict(True, [])
+            text = self.template.reply(facts, message)
+            for chunk in word_chunks(text):
+                yield {"type": "token", "text": chunk}
+            return text, Verdict(True, [])
+        messages = build_messages(facts, message, session.history[-self.config.history_turns:])
+        shown, pending, problems = "", "", []
+        stream = self.backend.stream(messages, facts)
+        try:
+            for chunk in stream:
+                pending += chunk
+                cut = _sentence_end(pending)
+                if cut is None:
+                    continue
+                verdict = verify(shown + pending[:cut], facts, self.known_brands)
+                if not verdict.ok:
+                    problems = verdict.problems
+                    break
+                piece = pending[:cut] if shown else pending[:cut].lstrip()
+                shown, pending = shown + piece, pending[cut:]
+                for word in word_chunks(piece):
+                    yield {"type": "token", "text": word}
+            else:
+                rest = pending.rstrip() if shown else pending.strip()
+                verdict = verify(shown + rest, facts, self.known_brands)
+                if verdict.ok:
+                    for word in word_chunks(rest):
+                        yield {"type": "token", "text": word}
+                    return shown + rest, verdict
+                problems = verdict.problems
+        except Exception as exc:  # noqa: BLE001 - a failing model must not take the shop down
+            log.warning("reply backend failed, using the template reply: %s", exc)
+            problems = [f"backend error: {exc}"]
+        finally:
+            close = getattr(stream, "close", None)
+            if close:
+                close()  # stops the generation thread: its remaining tokens are not needed
+        log.warning("ungrounded reply replaced by the template reply: %s | reply was: %r", "; ".join(problems),
+                    (shown + pending)[:300])
+        text = self.template.reply(facts, message)
+        if shown:
+            yield {"type": "replace", "text": text}
         else:
-            try:
-                candidate = "".join(self.backend.stream(messages, facts)).strip()
-                text, verdict = grounded_reply(candidate, facts, self.template, known_brands=self.known_brands,
-                                               user_message=message)
-            except Exception as exc:  # noqa: BLE001 - a failing model must not take the shop down
-                log.warning("reply backend failed, using the template reply: %s", exc)
-                text, verdict = self.template.reply(facts, message), Verdict(False, [f"backend error: {exc}"])
-        for chunk in word_chunks(text):
-            yield {"type": "token", "text": chunk}
-        return text, verdict
+            for word in word_chunks(text):
+                yield {"type": "token", "text": word}
+        return text, Verdict(False, problems)
 
     # ---- retrieval and ranking -----------------------------------------------------------------------------
 
@@ -264,6 +299,17 @@ class Assistant:
     def _vectors(self, ids: list[str]) -> tuple[list[str], np.ndarray]:
         found = self.index.collection.get(ids=ids, include=["embeddings"])
         return found["ids"], np.asarray(found["embeddings"], dtype=np.float32)
+
+
+_SENTENCE_END = re.compile(r"[.!?]\s+|\n+")
+
+
+def _sentence_end(text: str) -> int | None:
+    """Index just past the last complete sentence in text and the space after it (a full stop followed by space,
+    or a line break): word_chunks carries whitespace at the end of a chunk, never at the start.
+    "$52.49" and "4.5/5" have no space after the dot, so prices and ratings are never cut in two."""
+    ends = [m.end() for m in _SENTENCE_END.finditer(text)]
+    return ends[-1] if ends else None
 
 
 def _relaxations(f: SearchFilters) -> list[SearchFilters]:

@@ -54,6 +54,10 @@ def chat_turn(shop: Any, message: str, history: list[dict], session_id: str, use
             text += event["text"]
             history[-1] = {"role": "assistant", "content": _text(text)}
             yield history, None
+        elif event["type"] == "replace":  # a later sentence failed verification: the whole reply is replaced
+            text = event["text"]
+            history[-1] = {"role": "assistant", "content": _text(text)}
+            yield history, None
         elif event["type"] == "done":
             history[-1] = {"role": "assistant", "content": _text(event["reply"])}
             yield history, None

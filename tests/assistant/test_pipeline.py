@@ -93,3 +93,55 @@ def test_an_ungrounded_model_reply_is_replaced(demo_shop):
 def test_empty_message_is_rejected(assistant):
     with pytest.raises(ValueError):
         assistant.chat("e", "   ")
+
+
+class SentenceBackend:
+    """Streams the given sentences in small pieces and records how far it got when the consumer read a token."""
+
+    def __init__(self, sentences):
+        self.sentences, self.produced = sentences, 0
+
+    def stream(self, messages, facts):
+        for sentence in self.sentences:
+            for start in range(0, len(sentence), 7):
+                self.produced += 1
+                yield sentence[start:start + 7]
+
+
+def _first_product_sentence(assistant, session):
+    first = assistant.chat(session, "waterproof hiking jacket under $100")["products"][0].product
+    return f"The {first.title} costs ${first.price:.2f}. "
+
+
+def test_verified_sentences_stream_before_generation_ends(demo_shop):
+    _, index, _ = demo_shop
+    probe = Assistant(index)
+    sentence = _first_product_sentence(probe, "probe")
+    backend = SentenceBackend([sentence, "It is a good choice for rainy walks. ", "Happy hiking!"])
+    assistant = Assistant(index, backend=backend)
+    events, produced_at_first_token = [], None
+    for event in assistant.respond("verified-stream", "waterproof hiking jacket under $100"):
+        if event["type"] == "token" and produced_at_first_token is None:
+            produced_at_first_token = backend.produced
+        events.append(event)
+    total = backend.produced
+    assert produced_at_first_token < total  # the first sentence was shown while the model was still writing
+    done = events[-1]
+    assert done["grounded"] and done["reply"] == "".join(e["text"] for e in events if e["type"] == "token")
+    assert done["reply"].startswith(sentence.strip()[:20]) and done["reply"].endswith("Happy hiking!")
+
+
+def test_a_later_ungrounded_sentence_replaces_the_whole_reply(demo_shop):
+    _, index, _ = demo_shop
+    probe = Assistant(index)
+    sentence = _first_product_sentence(probe, "probe2")
+    backend = SentenceBackend([sentence, "Today it is on sale for $1.00. ", "Buy three!"])
+    assistant = Assistant(index, backend=backend)
+    events = list(assistant.respond("replaced", "waterproof hiking jacket under $100"))
+    kinds = [e["type"] for e in events]
+    assert "replace" in kinds and kinds.index("token") < kinds.index("replace")
+    shown_before = "".join(e["text"] for e in events[:kinds.index("replace")] if e["type"] == "token")
+    assert "$1.00" not in shown_before  # the invented price never reached the shopper
+    done = events[-1]
+    assert not done["grounded"] and done["reply"] == events[kinds.index("replace")]["text"]
+    assert "$1.00" not in done["reply"] and backend.produced < len(sentence) // 7 + 20  # generation was stopped
