@@ -191,6 +191,15 @@ class TemplateBackend:
     def stream(self, messages: Sequence[dict] | None, facts: ReplyFacts) -> Iterator[str]:
         yield from word_chunks(self.reply(facts, _last_user_message(messages)))
 
+    def lead(self, facts: ReplyFacts) -> str:
+        """The reply's first sentence when it can be written from the facts alone (which products, or that nothing
+        matches): shown at once, and a model that supports a prefix continues after it."""
+        if facts.kind == "after_sales" and facts.policy_snippets:
+            return f"Our {facts.policy_snippets[0].get('title', 'policy')} policy:"
+        if facts.kind not in ("product_search", None) or not facts.products:
+            return ""
+        return self._products(facts)[0]
+
     @staticmethod
     def _describe(p, name: str) -> str:
         details = [p.price_text, p.stock_text]
@@ -374,16 +383,20 @@ class LocalLMBackend:
             kwargs["past_key_values"] = self._static_cache(input_ids.shape[0], kwargs.pop("max_cache_len"))
             return self.model.generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
 
-    def _encode(self, messages: Sequence[dict]) -> dict[str, Any]:
+    def _encode(self, messages: Sequence[dict], prefix: str = "") -> dict[str, Any]:
         text = self.tokenizer.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=False)
+        text += f"{prefix} " if prefix else ""
         return self.tokenizer(text, return_tensors="pt", add_special_tokens=False).to(self.device)
 
+    supports_prefix = True  # stream(prefix=...) continues an assistant message that is already begun
+
     def stream(self, messages: Sequence[dict], facts: ReplyFacts | None = None,
-               max_new_tokens: int | None = None) -> Iterator[str]:
+               max_new_tokens: int | None = None, prefix: str = "") -> Iterator[str]:
+        """The reply in text chunks; with a prefix, the model writes what follows it (the prefix is not repeated)."""
         import torch
         from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
-        inputs = self._encode(messages)
+        inputs = self._encode(messages, prefix)
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600)
         cancelled = threading.Event()
         errors: list[BaseException] = []

@@ -149,7 +149,14 @@ class Assistant:
             return text, Verdict(True, [])
         messages = build_messages(facts, message, session.history[-self.config.history_turns:])
         shown, pending, problems = "", "", []
-        stream = self.backend.stream(messages, facts)
+        # A backend that can continue a begun message gets the template's first sentence (grounded by construction)
+        # as its start: the shopper reads it at once, instead of after the model's first sentence (seconds on CPU).
+        lead = self.template.lead(facts) if getattr(self.backend, "supports_prefix", False) else ""
+        if lead:
+            shown = lead + " "
+            for word in word_chunks(shown):
+                yield {"type": "token", "text": word}
+        stream = self.backend.stream(messages, facts, prefix=lead) if lead else self.backend.stream(messages, facts)
         try:
             for chunk in stream:
                 pending += chunk
@@ -170,7 +177,7 @@ class Assistant:
                 if verdict.ok:
                     for word in word_chunks(rest):
                         yield {"type": "token", "text": word}
-                    return shown + rest, verdict
+                    return shown + rest, verdict  # exactly the text streamed
                 problems = verdict.problems
         except Exception as exc:  # noqa: BLE001 - a failing model must not take the shop down
             log.warning("reply backend failed, using the template reply: %s", exc)

@@ -165,6 +165,18 @@ def test_local_backend_streams_from_a_saved_model(tiny_model_dir, facts):
     assert "".join(chunks).strip() == backend.generate(messages)  # greedy: streaming and batch agree
 
 
+def test_local_backend_continues_after_a_prefix(tiny_model_dir, facts):
+    backend = LocalLMBackend(model=tiny_model_dir, device="cpu", max_new_tokens=8)
+    messages = build_messages(facts, "Which jacket is waterproof?", [])
+    prefix = "Here are 2 options."
+    encoded = backend._encode(messages, prefix)
+    plain = backend._encode(messages)
+    text = backend.tokenizer.decode(encoded["input_ids"][0])
+    assert text.rstrip().endswith(prefix) and encoded["input_ids"].shape[1] > plain["input_ids"].shape[1]
+    chunks = list(backend.stream(messages, facts, prefix=prefix))
+    assert chunks and not "".join(chunks).startswith(prefix)  # only the continuation comes back
+
+
 def test_local_backend_generate_batch_left_pads(tiny_model_dir, facts):
     backend = LocalLMBackend(model=tiny_model_dir, device="cpu", max_new_tokens=6)
     short = [{"role": "user", "content": "hi"}]

@@ -145,3 +145,29 @@ def test_a_later_ungrounded_sentence_replaces_the_whole_reply(demo_shop):
     done = events[-1]
     assert not done["grounded"] and done["reply"] == events[kinds.index("replace")]["text"]
     assert "$1.00" not in done["reply"] and backend.produced < len(sentence) // 7 + 20  # generation was stopped
+
+
+class PrefixBackend(SentenceBackend):
+    """Continues a begun reply, like LocalLMBackend; records the prefix it was given."""
+
+    supports_prefix = True
+
+    def stream(self, messages, facts, prefix=""):
+        self.prefix = prefix
+        yield from super().stream(messages, facts)
+
+
+def test_a_prefix_backend_gets_the_grounded_lead_shown_before_it_generates(demo_shop):
+    _, index, _ = demo_shop
+    backend = PrefixBackend(["Both are great in the rain."])
+    assistant = Assistant(index, backend=backend)
+    events = []
+    for event in assistant.respond("lead", "waterproof hiking jacket under $100"):
+        if event["type"] == "token" and not any(e["type"] == "token" for e in events):
+            assert backend.produced == 0  # the first words came before the model produced anything
+        events.append(event)
+    done = events[-1]
+    products = events[0]["products"]
+    assert backend.prefix.startswith("Here are") and products[0].product.brand in backend.prefix
+    assert done["grounded"] and done["reply"] == backend.prefix + " Both are great in the rain."
+    assert done["reply"] == "".join(e["text"] for e in events if e["type"] == "token")
