@@ -13,6 +13,7 @@ This file only wires: the shop is assistant/shop.py, the views assistant/ui.py, 
 from __future__ import annotations
 
 import argparse
+import hmac
 import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # otherwise Gradio calls home
@@ -65,6 +66,12 @@ def _redirect_to(target: str):
     return redirect
 
 
+def _key_check(api_key: str):
+    def check(username: str, password: str) -> bool:
+        return hmac.compare_digest(password.encode("utf-8"), api_key.encode("utf-8"))
+    return check
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     config = CatalogConfig(data_dir=args.data_dir)
@@ -98,7 +105,10 @@ def main(argv: list[str] | None = None) -> None:
     # /agent and /widget first: a mount at "/" would catch their paths.
     for path, blocks in (("/agent", build_agent_ui(shop)), ("/widget", build_widget_ui(shop)), ("/", build_chat_ui(shop))):
         blocks.queue(default_concurrency_limit=concurrency)
-        gr.mount_gradio_app(app, blocks, path=path, css=CSS, ssr_mode=False,
+        # Agent assist shows customers' profiles: with an API key configured it asks for it (any user name).
+        auth = _key_check(args.api_key) if path == "/agent" and args.api_key else None
+        gr.mount_gradio_app(app, blocks, path=path, css=CSS, ssr_mode=False, auth=auth,
+                            auth_message="Agent assist: sign in with the shop's API key as the password.",
                             footer_links=[] if path == "/widget" else ["api", "settings"])
 
     shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host

@@ -110,6 +110,21 @@ def test_views_api_and_docs_respond(app_url):
     assert "Shop assistant" in httpx.get(app_url + "/", timeout=30).text
 
 
+def test_an_api_key_guards_agent_assist_and_writes_but_not_the_shop(tmp_path):
+    import httpx
+
+    with running_app(tmp_path, "--api-key", "s3cret") as base:
+        assert httpx.get(base + "/", timeout=30).status_code == 200
+        assert httpx.get(base + "/agent/config", timeout=30).status_code == 401
+        with httpx.Client(base_url=base, timeout=30) as agent:
+            assert agent.post("/agent/login", data={"username": "agent", "password": "wrong"}).status_code == 400
+            assert agent.post("/agent/login", data={"username": "agent", "password": "s3cret"}).status_code == 200
+            assert agent.get("/agent/config").status_code == 200
+        event = {"user_id": "u1", "item_id": "J1", "type": "click"}
+        assert httpx.post(base + "/api/v1/events", json=event, timeout=30).status_code == 401
+        assert httpx.post(base + "/api/v1/events", json=event, headers={"X-API-Key": "s3cret"}, timeout=30).status_code == 200
+
+
 def test_widget_may_be_framed_by_configured_origins_only(app_url):
     import httpx
 
