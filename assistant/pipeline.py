@@ -131,11 +131,7 @@ class Assistant:
 
     def chat(self, session_id: str, message: str, user_id: str | None = None) -> dict[str, Any]:
         """The whole turn at once: {"reply", "products", "kind", "no_match", ...} (used by the REST API and tests)."""
-        out: dict[str, Any] = {}
-        for event in self.respond(session_id, message, user_id):
-            if event["type"] in ("products", "done"):
-                out.update({k: v for k, v in event.items() if k != "type"})
-        return out
+        return collect_turn(self.respond(session_id, message, user_id))
 
     def _reply(self, facts: ReplyFacts, message: str, session: Session):
         """Stream the reply sentence by sentence, each verified (with everything before it) before the shopper
@@ -306,6 +302,15 @@ class Assistant:
     def _vectors(self, ids: list[str]) -> tuple[list[str], np.ndarray]:
         found = self.index.collection.get(ids=ids, include=["embeddings"])
         return found["ids"], np.asarray(found["embeddings"], dtype=np.float32)
+
+
+def collect_turn(events: Iterator[dict[str, Any]]) -> dict[str, Any]:
+    """A respond() stream folded into one dict: the products event's fields and the done event's."""
+    out: dict[str, Any] = {}
+    for event in events:
+        if event["type"] in ("products", "done"):
+            out.update({k: v for k, v in event.items() if k != "type"})
+    return out
 
 
 _SENTENCE_END = re.compile(r"[.!?]\s+|\n+")

@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from assistant.chatlog import ChatLog
-from assistant.pipeline import Assistant, AssistantConfig
+from assistant.pipeline import Assistant, AssistantConfig, collect_turn
 from assistant.predictor import load_active_predictor
 from assistant.recommend import EVENT_WEIGHTS, HybridRecommender, build_item_features
 from assistant.shop_data import ItemMeta
@@ -67,11 +67,7 @@ class Shop:
 
     def chat(self, session_id: str, message: str, user_id: str | None = None) -> dict[str, Any]:
         """The whole turn at once: {"reply", "products", "kind", "no_match", ...}."""
-        out: dict[str, Any] = {}
-        for event in self.respond(session_id, message, user_id):
-            if event["type"] in ("products", "done"):
-                out.update({k: v for k, v in event.items() if k != "type"})
-        return out
+        return collect_turn(self.respond(session_id, message, user_id))
 
     # ---- behaviour -----------------------------------------------------------------------------------------
 

@@ -108,17 +108,17 @@ class SentenceBackend:
                 yield sentence[start:start + 7]
 
 
-def _first_product_sentence(assistant, session):
-    first = assistant.chat(session, "waterproof hiking jacket under $100")["products"][0].product
-    return f"The {first.title} costs ${first.price:.2f}. "
+def _sentence_assistant(demo_shop, *more: str):
+    """An Assistant whose model first states the top product's real name and price, then says `more`."""
+    _, index, _ = demo_shop
+    first = Assistant(index).chat("probe", "waterproof hiking jacket under $100")["products"][0].product
+    sentence = f"The {first.title} costs ${first.price:.2f}. "
+    backend = SentenceBackend([sentence, *more])
+    return Assistant(index, backend=backend), backend, sentence
 
 
 def test_verified_sentences_stream_before_generation_ends(demo_shop):
-    _, index, _ = demo_shop
-    probe = Assistant(index)
-    sentence = _first_product_sentence(probe, "probe")
-    backend = SentenceBackend([sentence, "It is a good choice for rainy walks. ", "Happy hiking!"])
-    assistant = Assistant(index, backend=backend)
+    assistant, backend, sentence = _sentence_assistant(demo_shop, "It is a good choice for rainy walks. ", "Happy hiking!")
     events, produced_at_first_token = [], None
     for event in assistant.respond("verified-stream", "waterproof hiking jacket under $100"):
         if event["type"] == "token" and produced_at_first_token is None:
@@ -132,11 +132,7 @@ def test_verified_sentences_stream_before_generation_ends(demo_shop):
 
 
 def test_a_later_ungrounded_sentence_replaces_the_whole_reply(demo_shop):
-    _, index, _ = demo_shop
-    probe = Assistant(index)
-    sentence = _first_product_sentence(probe, "probe2")
-    backend = SentenceBackend([sentence, "Today it is on sale for $1.00. ", "Buy three!"])
-    assistant = Assistant(index, backend=backend)
+    assistant, backend, sentence = _sentence_assistant(demo_shop, "Today it is on sale for $1.00. ", "Buy three!")
     events = list(assistant.respond("replaced", "waterproof hiking jacket under $100"))
     kinds = [e["type"] for e in events]
     assert "replace" in kinds and kinds.index("token") < kinds.index("replace")
