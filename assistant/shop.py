@@ -123,9 +123,11 @@ class Shop:
                 brands[p.brand] += w
             if etype in ("purchase", "add_to_cart") and p.price:
                 prices.append(p.price)
-        purchases = [p for p, etype, _ in reversed(history) if etype == "purchase"][:recent]
-        return {"user_id": user_id, "events": len(history), "recent_purchases": purchases,
-                "recently_viewed": [p for p, etype, _ in reversed(history) if etype != "purchase"][:recent],
+        def latest(kinds: tuple[str, ...]) -> list[Product]:  # most recent first, each product once
+            return list({p.id: p for p, etype, _ in reversed(history) if etype in kinds}.values())[:recent]
+
+        return {"user_id": user_id, "events": len(history), "recent_purchases": latest(("purchase",)),
+                "recently_viewed": latest(("view", "click", "add_to_cart")),
                 "top_categories": [c for c, _ in categories.most_common(3)], "top_brands": [b for b, _ in brands.most_common(3)],
                 "typical_price": float(np.median(prices)) if prices else None}
 
