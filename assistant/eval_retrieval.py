@@ -3,8 +3,9 @@ cleaning and indexing code, rank all of them for each query, score the Exact and
 
     python -m assistant.evaluate retrieval --data ../shared/data/esci-shopping-queries [--json]
 
-Methods: dense (sentence-transformers cosine, what Chroma alone gives), bm25 (catalog/lexical.py alone) and
-hybrid (their fusion: what ProductIndex.search, and so the assistant, uses when it has the query text).
+Methods: dense (sentence-transformers cosine of the product's whole text, what Chroma alone gives), dense+head
+(averaged with the cosine of its short head text), bm25 (catalog/lexical.py alone) and hybrid (dense+head fused
+with bm25: what ProductIndex.search, and so the assistant, uses when it has the query text).
 """
 from __future__ import annotations
 
@@ -72,16 +73,19 @@ def evaluate_retrieval(folder: str, embed_model: str | None = None, log=print) -
         t0 = time.perf_counter()
         index.upsert(products)
         log(f"indexed {len(products)} products in {time.perf_counter() - t0:.1f}s")
-        ids, vectors = index.all_vectors()
+        exact = index.exact_search()  # the in-memory copy search() ranks with: full-text and head vectors
+        ids = list(exact.ids)
+        vectors, heads = exact.vectors[:len(ids)], exact.heads[:len(ids)]
         position = {pid: n for n, pid in enumerate(ids)}
-        lexical = index.lexical_index(ids)
+        lexical = index.lexical_index(exact.ids)
         queries = index.embedder.encode([q for q, _ in evaluated])
-        ranks: dict[str, list[int]] = {"dense": [], "bm25": [], "hybrid": []}
+        ranks: dict[str, list[int]] = {"dense": [], "dense+head": [], "bm25": [], "hybrid": []}
         t0 = time.perf_counter()
         for (query, pid), qv in zip(evaluated, queries):
-            dense, keyword = vectors @ qv, lexical.scores(query)
+            dense, head, keyword = vectors @ qv, heads @ qv, lexical.scores(query)
             target = position[pid]
-            for name, scores in (("dense", dense), ("bm25", keyword), ("hybrid", fuse(dense, keyword))):
+            for name, scores in (("dense", dense), ("dense+head", fuse(dense, None, head=head)), ("bm25", keyword),
+                                 ("hybrid", fuse(dense, keyword, head=head))):
                 ranks[name].append(int((scores > scores[target]).sum()) + 1)  # ties count in the target's favour
             # The production path must agree with the fused ranking computed here.
             if len(ranks["hybrid"]) <= 5:
@@ -96,9 +100,9 @@ def evaluate_retrieval(folder: str, embed_model: str | None = None, log=print) -
 
 def format_table(result: dict) -> str:
     lines = [f"{result['queries']} queries ({'+'.join(result['labels'])}) over {result['products']} products, "
-             f"encoder {result['embed_model']}", f"{'method':<8} {'MRR':>7} {'R@1':>7} {'R@5':>7}"]
+             f"encoder {result['embed_model']}", f"{'method':<10} {'MRR':>7} {'R@1':>7} {'R@5':>7}"]
     for name, m in result["methods"].items():
-        lines.append(f"{name:<8} {m['mrr']:>7.4f} {m['recall@1']:>7.4f} {m['recall@5']:>7.4f}")
+        lines.append(f"{name:<10} {m['mrr']:>7.4f} {m['recall@1']:>7.4f} {m['recall@5']:>7.4f}")
     return "\n".join(lines)
 
 

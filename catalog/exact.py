@@ -23,6 +23,7 @@ class ExactSearch:
         self.ids: list[str] = []
         self.pos: dict[str, int] = {}
         self.vectors = np.zeros((0, dim), dtype=np.float32)
+        self.heads = np.zeros((0, dim), dtype=np.float32)  # head-text vectors (Product.head_text), same rows
         self.alive = np.zeros(0, dtype=bool)  # deleted rows stay as holes until the next full load
         self.numbers: dict[str, np.ndarray] = {}  # key -> float64 values, NaN where missing
         self.codes: dict[str, np.ndarray] = {}  # key -> int32 codes of string values, _MISSING where missing
@@ -31,7 +32,8 @@ class ExactSearch:
     def __len__(self) -> int:
         return int(self.alive.sum())
 
-    def upsert(self, ids: list[str], vectors: np.ndarray, metadatas: list[dict[str, Any]]) -> None:
+    def upsert(self, ids: list[str], vectors: np.ndarray, metadatas: list[dict[str, Any]],
+               heads: np.ndarray | None = None) -> None:
         vectors = np.asarray(vectors, dtype=np.float32).reshape(len(ids), self.dim)
         new = [i for i in dict.fromkeys(ids) if i not in self.pos]
         if new:
@@ -41,6 +43,8 @@ class ExactSearch:
                 self.ids.append(i)
         rows = np.fromiter((self.pos[i] for i in ids), dtype=np.int64, count=len(ids))
         self.vectors[rows] = vectors
+        if heads is not None:
+            self.heads[rows] = np.asarray(heads, dtype=np.float32).reshape(len(ids), self.dim)
         self.alive[rows] = True
         keys = {k for m in metadatas for k in m}
         for key in keys | set(self.numbers) | set(self.codes):
@@ -70,8 +74,9 @@ class ExactSearch:
             scores = self.vectors[candidates] @ vector
         else:
             scores = (self.vectors @ vector)[candidates]
-        if lexical is not None:
-            scores = fuse(scores, lexical[candidates])
+        if lexical is not None:  # a text query: title-level and keyword evidence count too
+            head_scores = self.heads[candidates] @ vector if candidates.size < len(self.ids) // 4 else (self.heads @ vector)[candidates]
+            scores = fuse(scores, lexical[candidates], head=head_scores)
         k = min(k, candidates.size)
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top], kind="stable")]
@@ -118,6 +123,7 @@ class ExactSearch:
             return
         capacity = max(size, int(self.vectors.shape[0] * 1.5), 1024)
         self.vectors = _resize(self.vectors, capacity, 0.0)
+        self.heads = _resize(self.heads, capacity, 0.0)
         self.alive = _resize(self.alive, capacity, False)
         for key in self.numbers:
             self.numbers[key] = _resize(self.numbers[key], capacity, np.nan)

@@ -183,6 +183,12 @@ class ProductIndex:
                 configuration={"hnsw": dict(HNSW_CONFIG)},
                 embedding_function=ChromaEmbeddingFunction(self.embedder) if embedder else _LazyEmbeddingFunction(self),
             )
+            # The second dense view of each product (Product.head_text), same ids; used when a query has text.
+            self.heads = self.client.get_or_create_collection(
+                self.config.collection_name + "-heads",
+                configuration={"hnsw": dict(HNSW_CONFIG)},
+                embedding_function=ChromaEmbeddingFunction(self.embedder) if embedder else _LazyEmbeddingFunction(self),
+            )
         except Exception as e:  # a refused connection or a broken data dir surfaces as many exception types
             where = self.config.chroma_url or str(self.config.data_dir / "chroma")
             raise IndexUnavailable(f"cannot open the Chroma index at {where}: {type(e).__name__}: {e}") from e
@@ -228,12 +234,19 @@ class ProductIndex:
     def embed_products(self, products: list[Product], progress: bool = False) -> np.ndarray:
         return self.embedder.encode([p.embedding_text() for p in products], progress=progress)
 
-    def write(self, products: list[Product], vectors: np.ndarray, delete_ids: Iterable[str] = ()) -> None:
+    def embed_heads(self, products: list[Product]) -> np.ndarray:
+        return self.embedder.encode([p.head_text() for p in products])
+
+    def write(self, products: list[Product], vectors: np.ndarray, delete_ids: Iterable[str] = (),
+              heads: np.ndarray | None = None) -> None:
         """Upsert first, delete last: a crash half-way leaves every product that should exist still searchable,
-        and re-running the same ingest finishes the job (the content hashes make it idempotent)."""
+        and re-running the same ingest finishes the job (the content hashes make it idempotent). Head vectors
+        are written first: a product whose head is missing (a crash in between) gets it back at the next load."""
         batch = min(WRITE_BATCH, self.client.get_max_batch_size())
         for start in range(0, len(products), batch):
             chunk = products[start:start + batch]
+            if heads is not None:
+                self.heads.upsert(ids=[p.id for p in chunk], embeddings=heads[start:start + batch])
             self.collection.upsert(
                 ids=[p.id for p in chunk],
                 embeddings=vectors[start:start + batch],
@@ -243,13 +256,14 @@ class ProductIndex:
         delete_ids = list(delete_ids)
         for start in range(0, len(delete_ids), batch):
             self.collection.delete(ids=delete_ids[start:start + batch])
+            self.heads.delete(ids=delete_ids[start:start + batch])
         if products or delete_ids:
             version = str(time.time_ns())
             self.collection.modify(metadata={"version": version})
             with self._lock:
                 self._lexical = None
                 if self._exact is not None:
-                    self._exact.upsert([p.id for p in products], vectors, [product_metadata(p) for p in products])
+                    self._exact.upsert([p.id for p in products], vectors, [product_metadata(p) for p in products], heads)
                     self._exact.delete(delete_ids)
                     self._exact_version = version
 
@@ -257,8 +271,9 @@ class ProductIndex:
         changed, to_delete, stats = self.plan_upsert(products, delete_missing)
         t0 = time.perf_counter()
         vectors = self.embed_products(changed, progress=progress)
+        heads = self.embed_heads(changed)
         t1 = time.perf_counter()
-        self.write(changed, vectors, to_delete)
+        self.write(changed, vectors, to_delete, heads)
         stats.embed_seconds, stats.write_seconds = t1 - t0, time.perf_counter() - t1
         return stats
 
@@ -311,7 +326,11 @@ class ProductIndex:
         # Exact re-check: HNSW's order among the candidates is approximate; the stored vectors are not.
         scores = np.asarray(result["embeddings"][0], dtype=np.float32) @ vector
         if text:
-            scores = fuse(scores, self.lexical_index().scores_for(text, ids))
+            found = self.heads.get(ids=ids, include=["embeddings"])
+            head_of = dict(zip(found["ids"], np.asarray(found["embeddings"], dtype=np.float32)))
+            zero = np.zeros_like(vector)
+            head_scores = np.array([head_of.get(i, zero) @ vector for i in ids], dtype=np.float32)
+            scores = fuse(scores, self.lexical_index().scores_for(text, ids), head=head_scores)
         order = np.argsort(-scores, kind="stable")[:k]
         docs = result["documents"][0]
         return [SearchHit(_product(docs[i]), float(scores[i])) for i in order]
@@ -325,7 +344,7 @@ class ProductIndex:
         texts = {}
         for batch in self._pages(include=["documents"]):
             for pid, doc in zip(batch["ids"], batch["documents"]):
-                texts[pid] = _product(doc).embedding_text()
+                texts[pid] = _product(doc).keyword_text()
         order = list(ids) if ids is not None else list(texts)
         lexical = LexicalIndex(order, (texts.get(pid, "") for pid in order))
         with self._lock:
@@ -354,8 +373,30 @@ class ProductIndex:
                 exact = exact or ExactSearch(vectors.shape[1])
                 exact.upsert(batch["ids"], vectors, batch["metadatas"])
             exact = exact or ExactSearch(self.embedder.dim)
+            self._load_heads(exact)
             self._exact, self._exact_version = exact, version
             return exact
+
+    def _load_heads(self, exact: ExactSearch) -> None:
+        """Head vectors into the exact copy; products without one (an index built before heads existed, or a
+        crash between the two writes) get theirs embedded and stored now."""
+        have: set[str] = set()
+        offset = 0
+        while True:
+            batch = self.heads.get(include=["embeddings"], limit=5000, offset=offset)
+            if not batch["ids"]:
+                break
+            known = [n for n, pid in enumerate(batch["ids"]) if pid in exact.pos]
+            rows = [exact.pos[batch["ids"][n]] for n in known]
+            exact.heads[rows] = np.asarray(batch["embeddings"], dtype=np.float32)[known]
+            have.update(batch["ids"][n] for n in known)
+            offset += len(batch["ids"])
+        missing = [pid for pid in exact.ids if pid not in have and exact.alive[exact.pos[pid]]]
+        for start in range(0, len(missing), WRITE_BATCH):
+            products = self.get(missing[start:start + WRITE_BATCH])
+            vectors = self.embed_heads(products)
+            self.heads.upsert(ids=[p.id for p in products], embeddings=vectors)
+            exact.heads[[exact.pos[p.id] for p in products]] = vectors
 
     def stats(self) -> dict[str, Any]:
         products = list(self.all_products())

@@ -5,6 +5,8 @@ Why: a small sentence encoder misses exact tokens a shopper types: brand names, 
 reach MRR ~0.84-0.85; fused they do clearly better, because they fail on different queries.
 
 The index is a sparse product x term matrix of BM25 weights, so a query's scores are one sparse column sum.
+Dense evidence is itself two views of a product (its whole text and its short head text, see Product.head_text),
+averaged as z-scores before the keyword scores are added.
 """
 from __future__ import annotations
 
@@ -69,13 +71,20 @@ class LexicalIndex:
         return np.array([all_scores[self.pos[i]] if i in self.pos else 0.0 for i in ids], dtype=np.float32)
 
 
-def fuse(dense: np.ndarray, lexical: np.ndarray, weight: float = LEXICAL_WEIGHT) -> np.ndarray:
-    """z-score fusion over the candidate set: the two scales differ (cosine vs unbounded BM25), their spreads
-    within one query's candidates are comparable. With no keyword hit at all the dense order is kept."""
-    dense, lexical = np.asarray(dense, np.float64), np.asarray(lexical, np.float64)
-    if lexical.size == 0 or not np.any(lexical > 0):
-        return dense
-    return _z(dense) + weight * _z(lexical)
+def fuse(dense: np.ndarray, lexical: np.ndarray | None, weight: float = LEXICAL_WEIGHT,
+         head: np.ndarray | None = None) -> np.ndarray:
+    """z-score fusion over the candidate set: the scales differ (cosines vs unbounded BM25), their spreads within
+    one query's candidates are comparable. Dense evidence is the mean of the z-scored full-text cosine and, when
+    given, the head-text cosine; keyword evidence adds `weight` times its z-score. With no keyword hit at all the
+    dense order is kept; a head of zeros (no head vectors yet) is left out."""
+    dense = np.asarray(dense, np.float64)
+    parts = [_z(dense)]
+    if head is not None and np.any(head):
+        parts.append(_z(np.asarray(head, np.float64)))
+    score = sum(parts) / len(parts)
+    if lexical is not None and np.any(np.asarray(lexical) > 0):
+        score = score + weight * _z(np.asarray(lexical, np.float64))
+    return score
 
 
 def _z(x: np.ndarray) -> np.ndarray:

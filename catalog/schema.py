@@ -57,6 +57,24 @@ class Product:
             parts.append(self.description[:1000])  # the encoder truncates at 256 tokens anyway
         return ". ".join(parts)
 
+    def head_text(self) -> str:
+        """The short "what is it" text: title, brand, category and short attributes. Embedded as a second vector,
+        because the encoder's one vector of the long text under-weights the title a shopper's words match."""
+        parts = [self.title]
+        if self.brand:
+            parts.append(f"Brand: {self.brand}")
+        if self.category:
+            parts.append(f"Category: {self.category}")
+        attrs = ", ".join(f"{k}: {v}" for k, v in sorted(self.attributes.items()) if _is_key_attribute(k, v) and len(str(v)) <= 40)
+        if attrs:
+            parts.append(attrs)
+        return ". ".join(parts)
+
+    def keyword_text(self) -> str:
+        """What BM25 reads: the title counted twice (a title word says more than a description word, as BM25F
+        field weights do), then brand, attributes, tags and description."""
+        return f"{self.title} {self.title} {self.brand} {self.embedding_text()}"
+
     def content_hash(self) -> str:
         """A stable hash of everything we store, so an unchanged product is not embedded again."""
         payload = json.dumps(self.to_dict(), sort_keys=True, ensure_ascii=False, default=str)
