@@ -13,10 +13,8 @@ measures understanding, retrieval and ranking, not the wording.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
-import sys
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -188,16 +186,12 @@ def format_table(result: dict) -> str:
 
 
 def run_chat(args: argparse.Namespace) -> int:
-    log = (lambda s: None) if args.json else (lambda s: print(s, file=sys.stderr, flush=True))
+    from assistant.evaluate import report
+
     data = args.data if args.data is not None else ([str(DEFAULT_SHARED)] if DEFAULT_SHARED.is_dir() else [])
-    try:
-        result = evaluate_chat(data, demo=not args.no_demo, shoppers=args.shoppers, seed=args.seed,
-                               cache_dir=args.cache, progress=not args.json, log=log)
-    except ChatDataError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(json.dumps(result) if args.json else format_table(result))
-    return 0
+    return report(args, lambda log: evaluate_chat(data, demo=not args.no_demo, shoppers=args.shoppers, seed=args.seed,
+                                                  cache_dir=args.cache, progress=not args.json, log=log),
+                  format_table, (ChatDataError,))
 
 
 def add_chat_parser(subparsers: argparse._SubParsersAction) -> None:

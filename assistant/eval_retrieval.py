@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
-import sys
 import tempfile
 import time
 
@@ -107,14 +105,10 @@ def format_table(result: dict) -> str:
 
 
 def run_retrieval(args: argparse.Namespace) -> int:
-    log = (lambda s: None) if args.json else (lambda s: print(s, file=sys.stderr, flush=True))
-    try:
-        result = evaluate_retrieval(args.data, args.embed_model, log=log)
-    except RetrievalDataError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(json.dumps(result) if args.json else format_table(result))
-    return 0
+    from assistant.evaluate import report
+
+    return report(args, lambda log: evaluate_retrieval(args.data, args.embed_model, log=log), format_table,
+                  (RetrievalDataError,))
 
 
 def add_retrieval_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -186,19 +186,27 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def report(args: argparse.Namespace, evaluate: Callable[[Callable[[str], None]], dict], table: Callable[[dict], str],
+           data_errors: tuple[type[Exception], ...]) -> int:
+    """Run one evaluation for the CLI: progress on stderr (none with --json), then one JSON object or the table on
+    stdout. A data problem is one line on stderr and exit code 2."""
+    log = (lambda s: None) if args.json else (lambda s: print(s, file=sys.stderr, flush=True))
+    try:
+        result = evaluate(log)
+    except data_errors as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(result) if args.json else table(result))
+    return 0
+
+
 def run_recommend(args: argparse.Namespace) -> int:
     from assistant.eval_recbole import DatasetError
 
-    log = (lambda s: None) if args.json else (lambda s: print(s, file=sys.stderr, flush=True))
-    try:
-        result = evaluate_recommend(args.data, sample=args.sample, seed=args.seed, cache_dir=args.cache,
-                                    tune_users=args.tune_users, sequence=args.sequence, predictor_dir=args.predictors,
-                                    cross_encoder=args.cross_encoder, progress=not args.json, log=log)
-    except DatasetError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(json.dumps(result) if args.json else format_table(result))
-    return 0
+    return report(args, lambda log: evaluate_recommend(
+        args.data, sample=args.sample, seed=args.seed, cache_dir=args.cache, tune_users=args.tune_users,
+        sequence=args.sequence, predictor_dir=args.predictors, cross_encoder=args.cross_encoder,
+        progress=not args.json, log=log), format_table, (DatasetError,))
 
 
 def add_recommend_parser(subparsers: argparse._SubParsersAction) -> None:
