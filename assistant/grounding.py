@@ -224,6 +224,10 @@ def _check_names(reply: str, facts: ReplyFacts, known_brands: Sequence[str]) -> 
         digits = [w for w in words if _has_digit(w)]
         plain = [w for w in words if not _has_digit(w)]
         product_like = len(run) >= 2 and (digits or len(run) >= 3 or any(w in brand_words for w in words))
+        if words and not product_like and len(run) >= 2 and sum(w in vocabulary for w in words) < len(words) / 2:
+            # "Santa Cruz", "Black Friday": a proper name the facts never mention is an invented claim.
+            problems.append(f"name {' '.join(run)!r} is not in the facts")
+            continue
         if not words or not product_like:
             continue
         matched = False

@@ -76,6 +76,13 @@ def test_invented_product_name(facts):
     assert not verdict.ok and any("Glacier 900" in p for p in verdict.problems)
 
 
+def test_an_invented_place_or_event_name_is_caught_but_ordinary_words_pass(facts):
+    verdict = verify("The Northpeak Summit 350 Hiking Jacket may only be available in Santa Cruz, California.", facts)
+    assert not verdict.ok and any("Santa Cruz" in p for p in verdict.problems)
+    assert not verify("Both jackets are part of our Black Friday Mega Sale.", facts).ok
+    assert verify("Happy hiking! Both are great in the rain. Let me know if you need more.", facts).ok
+
+
 def test_wrong_model_number_is_an_invented_name(facts):
     assert not verify("The Northpeak Summit 360 Hiking Jacket is a great pick.", facts).ok
 
