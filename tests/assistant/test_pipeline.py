@@ -167,3 +167,40 @@ def test_a_prefix_backend_gets_the_grounded_lead_shown_before_it_generates(demo_
     assert backend.prefix.startswith("Here are") and products[0].product.brand in backend.prefix
     assert done["grounded"] and done["reply"] == backend.prefix + " Both are great in the rain."
     assert done["reply"] == "".join(e["text"] for e in events if e["type"] == "token")
+
+
+def test_a_real_local_model_through_the_pipeline_never_shows_an_unverified_sentence(demo_shop):
+    """A tiny random-init Llama (built from a config, no download) through LocalLMBackend and the pipeline: the
+    grounded lead comes first, and whatever the model babbles either passes the verifier or is replaced."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from assistant.facts import ReplyFacts
+    from assistant.generate import LocalLMBackend, default_gguf_location
+    from assistant.grounding import verify
+
+    folder, gguf = default_gguf_location()
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf)
+    config = LlamaConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
+                         intermediate_size=64, vocab_size=len(tokenizer), max_position_embeddings=2048,
+                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+    torch.manual_seed(0)
+    backend = LocalLMBackend.from_objects(LlamaForCausalLM(config), tokenizer, max_new_tokens=24)
+    _, index, _ = demo_shop
+    assistant = Assistant(index, backend=backend)
+    events = list(assistant.respond("tiny-lm", "waterproof hiking jacket under $100"))
+    kinds = [e["type"] for e in events]
+    assert kinds[0] == "products" and kinds[1] == "token" and kinds[-1] == "done"
+    ranked = events[0]["products"]
+    facts = ReplyFacts.from_products([r.product for r in ranked], [r.reason for r in ranked],
+                                     constraints_text=events[0]["constraints"])
+    lead = TemplateBackend().lead(facts)
+    cut = kinds.index("replace") if "replace" in kinds else len(events)
+    shown = "".join(e["text"] for e in events[:cut] if e["type"] == "token")
+    assert lead and shown.startswith(lead)  # the grounded first sentence, before any model text
+    done = events[-1]
+    if "replace" in kinds:
+        assert not done["grounded"] and done["reply"] == events[cut]["text"] and done["reply"].startswith(lead)
+    else:
+        assert done["grounded"] and done["reply"] == shown
+    assert verify(done["reply"], facts, assistant.known_brands).ok
