@@ -328,7 +328,7 @@ def _check_ratings(reply: str, facts: ReplyFacts) -> list[str]:
 
 
 def _check_leak(reply: str) -> list[str]:
-    from assistant.generate import SYSTEM_PROMPT
+    from assistant.prompt import SYSTEM_PROMPT
 
     problems = []
     phrase = _LEAK_PHRASES.search(reply)

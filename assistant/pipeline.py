@@ -24,7 +24,8 @@ import numpy as np
 
 from assistant.context import SessionState, TurnContext, Vocabulary, update_context
 from assistant.facts import ReplyFacts, short_title
-from assistant.generate import TemplateBackend, build_messages, word_chunks
+from assistant.generate import TemplateBackend, word_chunks
+from assistant.prompt import build_messages
 from assistant.grounding import Verdict, verify
 from assistant.predictor import zscore
 from catalog.index import ProductIndex, SearchFilters

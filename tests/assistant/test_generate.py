@@ -13,9 +13,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from assistant.facts import ReplyFacts
-from assistant.generate import (OFF_TOPIC_REPLY, SYSTEM_PROMPT, BackendError, LocalLMBackend, OpenAIBackend,
-                                TemplateBackend, build_messages, default_gguf_location, generate_reply, make_backend,
-                                sanitize)
+from assistant.generate import (OFF_TOPIC_REPLY, BackendError, LocalLMBackend, OpenAIBackend, TemplateBackend,
+                                default_gguf_location, generate_reply, make_backend)
+from assistant.prompt import SYSTEM_PROMPT, build_messages, sanitize
 from catalog.demo import policy_documents
 from catalog.schema import Product
 

@@ -7,7 +7,8 @@ import logging
 import pytest
 
 from assistant.facts import ReplyFacts
-from assistant.generate import SYSTEM_PROMPT, TemplateBackend, build_messages
+from assistant.generate import TemplateBackend
+from assistant.prompt import SYSTEM_PROMPT, build_messages
 from assistant.grounding import grounded_reply, verify
 from catalog.demo import generate_products, policy_documents
 from catalog.schema import Product
