@@ -32,6 +32,8 @@ def app(tmp_path_factory):
 @pytest.fixture(scope="module")
 def browser():
     sync_api = pytest.importorskip("playwright.sync_api")
+    # Waits, not checks: on a loaded 2-core CI machine a streamed turn can take longer than the 5 s default.
+    sync_api.expect.set_options(timeout=20_000)
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM))
         yield browser
@@ -57,6 +59,11 @@ def page(browser):
 
 
 def _send(page, text: str, scope: str = "#message") -> None:
+    from playwright.sync_api import expect
+
+    # Gradio ignores a submit while the previous turn still streams (slow on a busy machine): wait until no
+    # event is in flight (its status trackers carry "generating"/"pending" classes while one runs).
+    expect(page.locator(".generating, .pending")).to_have_count(0, timeout=60_000)
     box = page.locator(scope).get_by_test_id("textbox")
     box.fill(text)
     box.press("Enter")
