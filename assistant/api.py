@@ -16,9 +16,7 @@ import json
 import logging
 import os
 import re
-import uuid
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Iterator, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
@@ -28,7 +26,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from pydantic import BaseModel, Field, field_validator
 from starlette.datastructures import MutableHeaders
 
-from assistant.intent import after_sales_topic, sanitize_untrusted, truncate
+from assistant.shop import parse_conversation
 from catalog.events import parse_timestamp
 from catalog.schema import EVENT_TYPES, Product
 
@@ -351,20 +349,11 @@ def create_api(shop: Shop, settings: ApiSettings | None = None) -> FastAPI:
         """A suggested reply for a human agent: the customer's last messages replayed through a throwaway
         session, with the products, the policy snippets for after-sales questions and the customer's profile."""
         turns = _turns(req.conversation)
-        customer = [t for role, t in turns if role in CUSTOMER_ROLES and t.strip()][-AGENT_REPLAY_MESSAGES:]
+        customer = [t[:MAX_MESSAGE_CHARS] for role, t in turns if role in CUSTOMER_ROLES and t.strip()]
         if not customer:
             raise HTTPException(422, "the conversation has no customer message to answer")
-        session_id = f"agent-{uuid.uuid4().hex}"
-        try:  # Assistant.chat, not Shop.chat: the replay must not be written to the customer's chat log
-            for message in customer:
-                out = shop.assistant.chat(session_id, message[:MAX_MESSAGE_CHARS], req.user_id or None)
-        finally:
-            shop.assistant.reset(session_id)
-        snippets: list[dict[str, str]] = []
-        if out.get("kind") == "after_sales":
-            text = sanitize_untrusted(truncate(customer[-1])[0])  # what the pipeline itself looks up
-            ctx = SimpleNamespace(after_sales_topic=after_sales_topic(text), intent_text=text)
-            snippets = [{"id": s["id"], "title": s["title"], "text": s["text"]} for s in shop.assistant.policy_snippets(ctx)]
+        out = shop.suggest(customer[-AGENT_REPLAY_MESSAGES:], req.user_id or None)
+        snippets = [{"id": s["id"], "title": s["title"], "text": s["text"]} for s in out.get("policy_snippets", [])]
         profile = None
         if req.user_id:
             raw = shop.profile(req.user_id)
@@ -387,18 +376,7 @@ def _sse(event: str, data: Any) -> str:
 
 
 def _turns(conversation: list[Turn] | str) -> list[tuple[str, str]]:
-    """(role, text) turns. Pasted text: 'Customer:'/'User:' and 'Agent:'/'Assistant:' start turns, other lines
-    continue the current one; text without any prefix is one customer message."""
-    if not isinstance(conversation, str):
-        return [(t.role, t.content) for t in conversation]
-    prefix = re.compile(r"\s*(customer|user|shopper|agent|assistant)\s*:\s*(.*)$", re.IGNORECASE)
-    if not any(prefix.match(line) for line in conversation.splitlines()):
-        return [("customer", conversation.strip())]
-    turns: list[tuple[str, str]] = []
-    for line in conversation.splitlines():
-        m = prefix.match(line)
-        if m:
-            turns.append((m.group(1).lower(), m.group(2)))
-        elif turns:
-            turns[-1] = (turns[-1][0], f"{turns[-1][1]}\n{line}")
-    return turns
+    """(role, text) turns; pasted text is read as the agent-assist view reads it (assistant.shop.parse_conversation)."""
+    if isinstance(conversation, str):
+        return parse_conversation(conversation)
+    return [(t.role, t.content) for t in conversation]

@@ -124,7 +124,7 @@ class Assistant:
                                              no_match=no_match, constraints_text=ctx.constraints.describe(),
                                              policy_snippets=snippets, kind=ctx.kind, notices=ctx.notices)
             yield {"type": "products", "products": ranked, "kind": ctx.kind, "no_match": no_match,
-                   "constraints": ctx.constraints.describe(), "notices": ctx.notices}
+                   "constraints": ctx.constraints.describe(), "notices": ctx.notices, "policy_snippets": snippets}
             reply, verdict = yield from self._reply(facts, message, session)
             session.state.record_shown([r.product for r in ranked])
             session.history += [{"role": "user", "content": message}, {"role": "assistant", "content": reply}]

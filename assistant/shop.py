@@ -11,8 +11,10 @@ changes the next answer without retraining.
 """
 from __future__ import annotations
 
+import re
 import threading
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
@@ -22,8 +24,8 @@ import numpy as np
 from assistant.chatlog import ChatLog
 from assistant.pipeline import Assistant, AssistantConfig, collect_turn
 from assistant.predictor import load_active_predictor
-from assistant.recommend import EVENT_WEIGHTS, HybridRecommender, build_item_features
-from assistant.shop_data import ItemMeta
+from assistant.recommend import EVENT_WEIGHTS, HybridRecommender
+from assistant.shop_data import ItemMeta, item_features, item_text
 from catalog.build import DemoReport, ensure_demo_catalog
 from catalog.config import CatalogConfig
 from catalog.events import AppendReport, EventStore
@@ -68,6 +70,19 @@ class Shop:
     def chat(self, session_id: str, message: str, user_id: str | None = None) -> dict[str, Any]:
         """The whole turn at once: {"reply", "products", "kind", "no_match", ...}."""
         return collect_turn(self.respond(session_id, message, user_id))
+
+    def suggest(self, customer_messages: list[str], user_id: str | None = None) -> dict[str, Any]:
+        """Agent assist: the customer's messages replayed in order through a throwaway session (so constraints
+        said earlier still apply), reset afterwards. Assistant.chat, not Shop.chat: the replay must not be written
+        to the customer's chat log. Returns the last turn: {"reply", "products", "kind", "policy_snippets", ...}."""
+        session_id = f"agent-{uuid.uuid4().hex}"
+        out: dict[str, Any] = {}
+        try:
+            for message in customer_messages:
+                out = self.assistant.chat(session_id, message, user_id)
+        finally:
+            self.assistant.reset(session_id)
+        return out
 
     # ---- behaviour -----------------------------------------------------------------------------------------
 
@@ -151,6 +166,22 @@ class Shop:
         return {"events": events, "sessions": sessions, "messages": messages}
 
 
+_ROLE = re.compile(r"^\s*(customer|shopper|user|client|agent|assistant|support)\s*:\s*", re.I)
+
+
+def parse_conversation(text: str) -> list[tuple[str, str]]:
+    """A pasted conversation: one message a line, "customer:"/"agent:" (or user/shopper/client, assistant/support)
+    prefixes optional; a line without one is the customer's. Returns ("customer" | "agent", text) pairs."""
+    turns = []
+    for line in (text or "").splitlines():
+        if not line.strip():
+            continue
+        m = _ROLE.match(line)
+        role = "agent" if m and m.group(1).lower() in ("agent", "assistant", "support") else "customer"
+        turns.append((role, line[m.end():].strip() if m else line.strip()))
+    return [(r, t) for r, t in turns if t]
+
+
 def fit_recommender(index: ProductIndex, events: EventStore) -> tuple[HybridRecommender, ItemMeta, list[str]]:
     """The hybrid recommender over the whole catalog (items without events are still reachable by content),
     fitted on every stored event. Returns it with the item metadata and texts the predictors read."""
@@ -159,14 +190,11 @@ def fit_recommender(index: ProductIndex, events: EventStore) -> tuple[HybridReco
     ordered = [products[i] for i in ids]
     position = {pid: n for n, pid in enumerate(ids)}
     interactions = [(e.user_id, position[e.item_id], e.type, e.timestamp) for e in events.iter_events() if e.item_id in position]
-    prices = [p.price for p in ordered]
-    features = build_item_features([p.category for p in ordered], [p.brand for p in ordered],
-                                   prices if any(x is not None for x in prices) else None)
-    rec = HybridRecommender().fit(interactions, vectors, features, ids)
     meta = ItemMeta(titles=[p.title for p in ordered],
                     prices=np.array([np.nan if p.price is None else p.price for p in ordered], dtype=np.float64),
                     brands=[p.brand for p in ordered], categories=[p.category for p in ordered])
-    texts = [f"{p.title}. {p.category}. {p.brand}." for p in ordered]
+    rec = HybridRecommender().fit(interactions, vectors, item_features(meta), ids)
+    texts = [item_text(p.title, p.category, p.brand) for p in ordered]
     return rec, meta, texts
 
 
@@ -196,4 +224,4 @@ def load_shop(config: CatalogConfig | None = None, backend: Any = None, build_de
     return Shop(config, index, events, rec, policies, assistant, chatlog, predictor, description, report)
 
 
-__all__ = ["Shop", "load_shop", "fit_recommender", "EVENT_TYPES"]
+__all__ = ["Shop", "load_shop", "fit_recommender", "parse_conversation", "EVENT_TYPES"]

@@ -36,9 +36,21 @@ def is_shop_folder(folder: str) -> bool:
     return os.path.isfile(os.path.join(folder, PRODUCTS_FILE)) and os.path.isfile(os.path.join(folder, EVENTS_FILE))
 
 
-def _item_text(p: dict) -> str:
+def item_text(title: str, category: str, brand: str) -> str:
     # Same shape as UniSRec's "<title>. <category>. <brand>." so split_item_text and the encoders see one format.
-    return f"{p.get('title', '')}. {p.get('category', '')}. {p.get('brand', '')}."
+    return f"{title}. {category}. {brand}."
+
+
+def item_features(meta: ItemMeta):
+    """The recommender's structured item features (category, brand, price band) from the item metadata."""
+    from assistant.recommend import build_item_features
+
+    prices = [None if not np.isfinite(p) else float(p) for p in meta.prices]
+    return build_item_features(meta.categories, meta.brands, prices if any(p is not None for p in prices) else None)
+
+
+def _item_text(p: dict) -> str:
+    return item_text(p.get("title", ""), p.get("category", ""), p.get("brand", ""))
 
 
 def load_shop_folder(folder: str, min_length: int = 3) -> tuple[RecBoleDataset, ItemMeta]:
@@ -86,9 +98,9 @@ def load_shop_folder(folder: str, min_length: int = 3) -> tuple[RecBoleDataset, 
     if not valid:
         raise DatasetError(f"no user in {folder} has {min_length}+ click/add_to_cart/purchase steps: nothing to validate on")
 
-    item_text = [_item_text(p) for p in products]
+    texts = [_item_text(p) for p in products]
     data = RecBoleDataset(name="demo-shop", folder=folder, n_items=len(products), item_ids=[str(p["id"]) for p in products],
-                          item_text=item_text, train=train, valid=valid, test=test,
+                          item_text=texts, train=train, valid=valid, test=test,
                           text_path=os.path.join(folder, PRODUCTS_FILE))
     prices = np.array([float(p["price"]) if p.get("price") is not None else np.nan for p in products], dtype=np.float64)
     meta = ItemMeta(titles=[str(p.get("title", "")) for p in products], prices=prices,

@@ -77,10 +77,10 @@ def _compute_metrics(eval_pred) -> dict[str, float]:
 
 def build_recommender(data, emb, meta, sequences: dict[str, list[int]], weights: dict[str, float] | None = None):
     from assistant.evaluate import _interactions
-    from assistant.recommend import HybridRecommender, RecommenderConfig, build_item_features
+    from assistant.recommend import HybridRecommender, RecommenderConfig
+    from assistant.shop_data import item_features
 
-    prices = [None if not np.isfinite(p) else float(p) for p in meta.prices]
-    features = build_item_features(meta.categories, meta.brands, prices if any(p is not None for p in prices) else None)
+    features = item_features(meta)
     config = RecommenderConfig(weights=dict(weights)) if weights else RecommenderConfig()
     return HybridRecommender(config).fit(_interactions(sequences), emb, features, data.item_ids)
 

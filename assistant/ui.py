@@ -13,7 +13,6 @@ shop.log_event, so the next recommendations change at once. All HTML is built by
 from __future__ import annotations
 
 import html
-import re
 import uuid
 from functools import partial
 from typing import Any, Iterator
@@ -21,15 +20,15 @@ from typing import Any, Iterator
 import gradio as gr
 
 from assistant.cards import CSS, cards_html, details_html, esc, policies_html, profile_html, recommendations_html
+from assistant.shop import parse_conversation
 
-__all__ = ["build_chat_ui", "build_agent_ui", "build_widget_ui", "parse_conversation", "shopper_id", "CSS"]
+__all__ = ["build_chat_ui", "build_agent_ui", "build_widget_ui", "shopper_id", "CSS"]
 
 ANONYMOUS = "anonymous"
 NO_CUSTOMER = "(no customer)"
 ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth")
 EXAMPLES = ["waterproof hiking jacket under $100", "cheaper?", "not Trailhaven", "what is your return policy?"]
 RECS_K = 4
-_ROLE = re.compile(r"^\s*(customer|shopper|user|client|agent|assistant|support)\s*:\s*", re.I)
 
 
 def new_session_id() -> str:
@@ -222,21 +221,9 @@ def build_widget_ui(shop: Any) -> gr.Blocks:
 # ---- agent assist ----------------------------------------------------------------------------------------
 
 
-def parse_conversation(text: str) -> list[tuple[str, str]]:
-    """One message a line, "customer:"/"agent:" prefixes optional (no prefix: the customer)."""
-    turns = []
-    for line in (text or "").splitlines():
-        if not line.strip():
-            continue
-        m = _ROLE.match(line)
-        role = "agent" if m and m.group(1).lower() in ("agent", "assistant", "support") else "customer"
-        turns.append((role, line[m.end():].strip() if m else line.strip()))
-    return [(r, t) for r, t in turns if t]
-
-
 def suggest(shop: Any, customer: str | None, conversation: str, max_messages: int = 4) -> dict[str, Any]:
     """What the agent sees: suggested products with reasons, a suggested reply and policy snippets, computed in
-    a throwaway assistant session (reset afterwards) from the customer's last few messages."""
+    a throwaway assistant session (Shop.suggest) from the customer's last few messages."""
     user = customer if customer and customer != NO_CUSTOMER else None
     said = [t for role, t in parse_conversation(conversation) if role == "customer"][-max_messages:]
     if not said:
@@ -245,15 +232,9 @@ def suggest(shop: Any, customer: str | None, conversation: str, max_messages: in
         reply = f"Hi! Based on your recent orders you might like {names}." if names else "Hi! How can I help you today?"
         return {"products": [(p, "recommended from the customer's history", True) for p, _ in recs],
                 "reply": reply, "policies": [], "kind": "recommendation"}
-    session_id = f"agent-{uuid.uuid4()}"
-    try:
-        for message in said:
-            out = shop.assistant.chat(session_id, message, user)
-    finally:
-        shop.assistant.reset(session_id)
-    policies = shop.policies.search(said[-1], k=2) if out.get("kind") == "after_sales" and shop.policies else []
+    out = shop.suggest(said, user)
     return {"products": [(r.product, r.reason, r.matches) for r in out.get("products", [])], "reply": out.get("reply", ""),
-            "policies": policies, "kind": out.get("kind", "")}
+            "policies": out.get("policy_snippets", []), "kind": out.get("kind", "")}
 
 
 def _transcript(shop: Any, session_id: str) -> str:

@@ -69,18 +69,19 @@ class ExactSearch:
         candidates = np.flatnonzero(mask)
         if candidates.size == 0:
             return []
-        # A full matrix-vector product is faster than gathering the candidate rows unless few survive the filter.
-        if candidates.size < len(self.ids) // 4:
-            scores = self.vectors[candidates] @ vector
-        else:
-            scores = (self.vectors @ vector)[candidates]
+        scores = self._cosines(self.vectors, candidates, vector)
         if lexical is not None:  # a text query: title-level and keyword evidence count too
-            head_scores = self.heads[candidates] @ vector if candidates.size < len(self.ids) // 4 else (self.heads @ vector)[candidates]
-            scores = fuse(scores, lexical[candidates], head=head_scores)
+            scores = fuse(scores, lexical[candidates], head=self._cosines(self.heads, candidates, vector))
         k = min(k, candidates.size)
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top], kind="stable")]
         return [(self.ids[candidates[t]], float(scores[t])) for t in top]
+
+    def _cosines(self, matrix: np.ndarray, candidates: np.ndarray, vector: np.ndarray) -> np.ndarray:
+        # A full matrix-vector product is faster than gathering the candidate rows unless few survive the filter.
+        if candidates.size < len(self.ids) // 4:
+            return matrix[candidates] @ vector
+        return (matrix @ vector)[candidates]
 
     def mask(self, where: dict[str, Any]) -> np.ndarray:
         """Evaluate the subset of Chroma's `where` language that SearchFilters produces (one entry per row slot)."""

@@ -174,6 +174,7 @@ class ProductIndex:
         self._exact: ExactSearch | None = None
         self._exact_version: str | None = None
         self._lexical: LexicalIndex | None = None  # BM25 over every product; rebuilt lazily after a write
+        self._lexical_rows: list[str] | None = None  # the row list (the exact copy's ids) it was built for
         self._checked_at = 0.0
         self._lock = threading.Lock()
         try:
@@ -338,8 +339,10 @@ class ProductIndex:
     def lexical_index(self, ids: list[str] | None = None) -> LexicalIndex:
         """BM25 over every product, rows in the order of `ids` when given (the exact copy's rows, holes included)."""
         with self._lock:
-            lexical = self._lexical
-        if lexical is not None and (ids is None or lexical.ids == ids):
+            lexical, rows = self._lexical, self._lexical_rows
+        # Identity, not equality: comparing 100k ids on every query would cost more than the BM25 lookup. A write
+        # drops the keyword index, and a reload of the exact copy brings a new ids list.
+        if lexical is not None and (ids is None or (rows is ids and len(lexical.ids) == len(ids))):
             return lexical
         texts = {}
         for batch in self._pages(include=["documents"]):
@@ -348,7 +351,7 @@ class ProductIndex:
         order = list(ids) if ids is not None else list(texts)
         lexical = LexicalIndex(order, (texts.get(pid, "") for pid in order))
         with self._lock:
-            self._lexical = lexical
+            self._lexical, self._lexical_rows = lexical, ids
         return lexical
 
     def exact_search(self) -> ExactSearch | None:

@@ -1,8 +1,8 @@
 """BM25 keyword scores over the catalog, fused with the dense (sentence-transformers) scores at search time.
 
 Why: a small sentence encoder misses exact tokens a shopper types: brand names, model numbers, team names,
-"1tb". On the 200 real ESCI queries (`python -m assistant.evaluate retrieval`) dense alone and BM25 alone both
-reach MRR ~0.84-0.85; fused they do clearly better, because they fail on different queries.
+"1tb". On the 200 real ESCI queries (`python -m assistant.evaluate retrieval`) dense alone reaches MRR 0.84 and
+BM25 alone 0.88; fused they do better (0.90), because they fail on different queries.
 
 The index is a sparse product x term matrix of BM25 weights, so a query's scores are one sparse column sum.
 Dense evidence is itself two views of a product (its whole text and its short head text, see Product.head_text),

@@ -189,7 +189,8 @@ def test_cards_escape_everything():
 
 
 def test_conversation_parsing_and_flags(monkeypatch):
-    from assistant.ui import parse_conversation, shopper_id
+    from assistant.shop import parse_conversation
+    from assistant.ui import shopper_id
 
     assert parse_conversation("hi\nAgent: hello\n\ncustomer:  jacket\nassistant:ok") == [
         ("customer", "hi"), ("agent", "hello"), ("customer", "jacket"), ("agent", "ok")]
