@@ -22,7 +22,7 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")  # same for Chroma
 import gradio as gr  # noqa: E402
 import uvicorn  # noqa: E402
 from fastapi import Request  # noqa: E402
-from fastapi.responses import RedirectResponse  # noqa: E402
+from fastapi.responses import HTMLResponse, RedirectResponse  # noqa: E402
 
 from assistant.api import ApiSettings, create_api  # noqa: E402
 from assistant.generate import make_backend  # noqa: E402
@@ -50,7 +50,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--chroma-url", default=env("SHOP_CHROMA_URL"), help="$SHOP_CHROMA_URL (default: embedded)")
     p.add_argument("--embed-model", default=env("SHOP_EMBED_MODEL"), help="$SHOP_EMBED_MODEL")
     p.add_argument("--api-key", default=env("SHOP_API_KEY"), help="$SHOP_API_KEY: required by the API's write, "
-                   "delete and agent endpoints (unset: open)")
+                   "delete and agent endpoints and the /agent/ view (unset: open in the demo shop, refused otherwise)")
+    p.add_argument("--user-secret", default=env("SHOP_USER_SECRET"), help="$SHOP_USER_SECRET: the secret your site "
+                   "signs user tokens with (assistant/usertoken.py); without it every shopper is anonymous")
     p.add_argument("--frame-origin", action="append", default=None, help="$SHOP_FRAME_ORIGINS (comma-separated): "
                    "an origin allowed to embed /widget in an iframe, e.g. https://shop.example.com; repeatable. "
                    "localhost and 127.0.0.1 are always allowed")
@@ -64,6 +66,12 @@ def _redirect_to(target: str):
         query = request.url.query
         return RedirectResponse(target + ("?" + query if query else ""), status_code=307)
     return redirect
+
+
+def _agent_needs_key() -> HTMLResponse:
+    return HTMLResponse("<h2>Agent assist is off</h2><p>It shows customers' profiles and chats, so it needs the "
+                        "shop's API key: start the app with <code>--api-key KEY</code> (or SHOP_API_KEY) and sign in "
+                        "with it.</p>", status_code=403)
 
 
 def _key_check(api_key: str):
@@ -91,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
     shop = load_shop(config, backend=backend, build_demo=not args.catalog, index=index)
     print(f"reply backend: {getattr(backend, 'name', kind)}; purchase predictor: {shop.predictor_description}")
 
-    settings = ApiSettings(api_key=args.api_key or None)
+    settings = ApiSettings(api_key=args.api_key or None, user_secret=args.user_secret or None)
     if args.frame_origin:
         settings.frame_origins = [o for v in args.frame_origin for o in v.split(",") if o.strip()]
     app = create_api(shop, settings)
@@ -102,8 +110,14 @@ def main(argv: list[str] | None = None) -> None:
     concurrency = args.concurrency or (2 if getattr(backend, "name", "") == "local" else 8)
     for path in ("/agent", "/widget"):  # the mounts answer under "/agent/"; send the bare path there
         app.add_api_route(path, _redirect_to(path + "/"), include_in_schema=False)
+    views = [("/widget", build_widget_ui(shop, args.user_secret)), ("/", build_chat_ui(shop, args.user_secret))]
+    if args.api_key or shop.demo:  # agent assist shows customers' profiles and transcripts: staff only
+        views.insert(0, ("/agent", build_agent_ui(shop)))
+    else:
+        app.add_api_route("/agent/", _agent_needs_key, include_in_schema=False)
+        print("agent assist is off: it shows customers' data, so it needs --api-key (SHOP_API_KEY)")
     # /agent and /widget first: a mount at "/" would catch their paths.
-    for path, blocks in (("/agent", build_agent_ui(shop)), ("/widget", build_widget_ui(shop)), ("/", build_chat_ui(shop))):
+    for path, blocks in views:
         blocks.queue(default_concurrency_limit=concurrency)
         # Agent assist shows customers' profiles: with an API key configured it asks for it (any user name).
         auth = _key_check(args.api_key) if path == "/agent" and args.api_key else None
@@ -114,6 +128,9 @@ def main(argv: list[str] | None = None) -> None:
     shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
     base = f"http://{shown}:{args.port}"
     print(f"chat: {base}/\nagent assist: {base}/agent/\nwidget: {base}/widget/\nAPI docs: {base}/docs", flush=True)
+    if shop.demo:
+        print("demo shop: its users are synthetic, so the chat offers a 'Signed in as' selector; a real shop's "
+              "shoppers are identified only by the user token its site signs (--user-secret)", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
 
 

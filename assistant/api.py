@@ -5,9 +5,12 @@ events, products, "delete my data", the agent-assist backend and a health check.
     uvicorn.run(app)
 
 Chat, recommendations, products and /healthz are public (the shopper-facing widget calls them from the
-browser). Endpoints that write data or expose a customer's profile need the API key when one is configured.
-Every error is a JSON {"detail": "..."} with a 4xx status; an unexpected exception is logged and becomes a
-generic 500, so one bad request never takes the server down.
+browser), but anonymous: a request speaks for a customer only with a `user_token` signed by the shop's site
+(assistant/usertoken.py) or, from the shop's own server, the API key plus `user_id`. Endpoints that write data
+or expose a customer's profile need the API key (in the demo shop, whose users are synthetic, they are open
+until a key is set). Every error is a JSON {"detail": "..."} with a 4xx status; an unexpected exception is
+logged and becomes a generic 500, so one bad request never takes the server down. Request bodies are capped on
+the stream (chunked ones too) before anything parses them.
 """
 from __future__ import annotations
 
@@ -16,17 +19,24 @@ import json
 import logging
 import os
 import re
+import time
+import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterator, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field, field_validator
+from fastapi_offline import FastAPIOffline
+from pydantic import BaseModel, Field, StrictFloat, StrictInt, StrictStr, field_validator
 from starlette.datastructures import MutableHeaders
 
+from assistant.cards import safe_url
+from assistant.limits import (MAX_BODY_BYTES, MAX_CONVERSATION_CHARS, MAX_CONVERSATION_TURNS, MAX_ID_CHARS,
+                              MAX_MESSAGE_CHARS)
 from assistant.shop import parse_conversation
+from assistant.usertoken import MAX_TOKEN_CHARS, InvalidToken, verify_user_token
 from catalog.events import parse_timestamp
 from catalog.schema import EVENT_TYPES, Product
 
@@ -35,11 +45,8 @@ if TYPE_CHECKING:  # only for hints: importing the API must not load the shop's 
 
 log = logging.getLogger("assistant.api")
 
-MAX_MESSAGE_CHARS = 20_000  # hard cap; the pipeline itself reads only the first few thousand, with a notice
-MAX_ID_CHARS = 200
 MAX_EVENTS_PER_REQUEST = 1_000
-MAX_BODY_BYTES = 1 << 20  # 1 MiB: far above any valid API request; stops a huge body before it is parsed
-AGENT_REPLAY_MESSAGES = 6  # the customer's last messages replayed, so constraints said earlier still apply
+EARLIEST_EVENT = 946_684_800.0  # 2000-01-01 UTC
 LOCAL_FRAME_ORIGINS = ("http://localhost:*", "http://127.0.0.1:*")
 CUSTOMER_ROLES = {"user", "customer", "shopper"}
 # A CSP host-source: scheme://host[:port], host optionally "*.domain", port optionally "*"; or "*" (anywhere).
@@ -53,8 +60,9 @@ def _env_origins() -> list[str]:
 
 @dataclass
 class ApiSettings:
-    api_key: str | None = field(default_factory=lambda: os.environ.get("SHOP_API_KEY") or None)  # None: writes are open
+    api_key: str | None = field(default_factory=lambda: os.environ.get("SHOP_API_KEY") or None)  # None: see create_api
     frame_origins: list[str] = field(default_factory=_env_origins)  # extra origins allowed to embed /widget
+    user_secret: str | None = field(default_factory=lambda: os.environ.get("SHOP_USER_SECRET") or None)  # signs user tokens
 
 
 def validate_frame_origins(origins: list[str]) -> list[str]:
@@ -75,21 +83,21 @@ def product_json(product: Product, reason: str = "") -> dict[str, Any]:
     Links are only http(s) or site-relative: a catalog "javascript:" URL would run when a widget renders it."""
     return {"id": product.id, "title": product.title, "brand": product.brand, "price": product.price,
             "currency": product.currency, "rating": product.rating,
-            "url": _safe_url(product.attributes.get("url")) or f"/api/v1/products/{product.id}",
-            "image": _safe_url(product.image_url), "reason": reason}
-
-
-def _safe_url(url: Any) -> str | None:
-    url = str(url or "").strip()
-    return url if re.match(r"(?i)^(https?://|/(?!/))", url) else None
+            "url": safe_url(product.attributes.get("url"), relative=True) or f"/api/v1/products/{product.id}",
+            "image": safe_url(product.image_url, relative=True), "reason": reason}
 
 
 # ---- request and response models (they make /docs meaningful) -----------------------------------------------
 
 class ChatRequest(BaseModel):
-    session_id: str = Field(min_length=1, max_length=MAX_ID_CHARS, description="the client's conversation id")
+    session_id: str | None = Field(None, min_length=1, max_length=MAX_ID_CHARS,
+                                   description="the conversation to continue (as returned by the first turn); "
+                                               "omit to start one. It belongs to the (proven) user who began it")
     message: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
-    user_id: str | None = Field(None, max_length=MAX_ID_CHARS, description="signed-in shopper, for personalisation")
+    user_token: str | None = Field(None, max_length=MAX_TOKEN_CHARS,
+                                   description="the shopper, signed by the shop's site (personalises the answer)")
+    user_id: str | None = Field(None, max_length=MAX_ID_CHARS,
+                                description="the shopper, only with the API key (calls from the shop's server)")
 
     @field_validator("message")
     @classmethod
@@ -112,6 +120,7 @@ class ProductOut(BaseModel):
 
 
 class ChatResponse(BaseModel):
+    session_id: str = Field(description="send it with the next message to continue this conversation")
     reply: str
     products: list[ProductOut]
     kind: str = Field(description="product_search, after_sales, ...")
@@ -131,7 +140,9 @@ class EventIn(BaseModel):
     item_id: str = Field(min_length=1, max_length=MAX_ID_CHARS)
     type: str = Field(description=f"one of {', '.join(EVENT_TYPES)}; others are rejected with a reason")
     session_id: str = Field("", max_length=MAX_ID_CHARS)
-    timestamp: float | str | None = Field(None, description="unix seconds or ISO 8601; default: now")
+    # Strict: JSON true is not a time, and "1" as a string is read by parse_timestamp, not by pydantic.
+    timestamp: StrictInt | StrictFloat | StrictStr | None = Field(None, description="unix seconds or ISO 8601; "
+                                                                  "default: now")
 
 
 class Rejected(BaseModel):
@@ -157,6 +168,15 @@ class SuggestRequest(BaseModel):
     conversation: list[Turn] | str = Field(description="turns, or pasted text with 'Customer:'/'Agent:' lines")
     user_id: str | None = Field(None, max_length=MAX_ID_CHARS)
 
+    @field_validator("conversation")
+    @classmethod
+    def _bounded(cls, v: list[Turn] | str) -> list[Turn] | str:
+        if isinstance(v, str) and len(v) > MAX_CONVERSATION_CHARS:
+            raise ValueError(f"at most {MAX_CONVERSATION_CHARS:,} characters (paste the last messages only)")
+        if isinstance(v, list) and len(v) > MAX_CONVERSATION_TURNS:
+            raise ValueError(f"at most {MAX_CONVERSATION_TURNS} turns (send the last ones only)")
+        return v
+
 
 class SuggestResponse(BaseModel):
     suggested_reply: str
@@ -175,8 +195,37 @@ class Health(BaseModel):
 
 # ---- middleware: security headers, body cap, and the last-resort 500 ----------------------------------------
 
+# Gradio's pages need inline scripts and styles (its config is an inline script); everything else comes from
+# this origin. Product images may come from the shop's CDN (https), never from a script's choice of scheme.
+PAGE_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
+            "img-src 'self' data: blob: https:; font-src 'self' data:; connect-src 'self'; media-src 'self' blob:; "
+            "worker-src 'self' blob:; object-src 'none'; base-uri 'self'; form-action 'self'")
+_BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _read_capped(receive: Any, limit: int) -> list[dict]:
+    """The request's body messages, counted on the stream: a chunked body (no Content-Length) is cut off as soon
+    as it passes the limit, before anything parses it."""
+    messages, size = [], 0
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            return messages  # the client went away
+        size += len(message.get("body", b""))
+        if size > limit:
+            raise _BodyTooLarge
+        if not message.get("more_body"):
+            return messages
+
+
 class _GuardMiddleware:
-    """Pure ASGI (BaseHTTPMiddleware would buffer Gradio's and our event streams). Covers mounted Gradio apps too."""
+    """Pure ASGI (BaseHTTPMiddleware would buffer Gradio's and our event streams). Covers mounted Gradio apps too:
+    security headers on every response, the body cap on every request, and the last-resort 500."""
 
     def __init__(self, app: Any, widget_csp: str):
         self.app, self.widget_csp = app, widget_csp
@@ -197,16 +246,24 @@ class _GuardMiddleware:
                 started = True
                 headers = MutableHeaders(scope=message)
                 headers.setdefault("X-Content-Type-Options", "nosniff")
+                headers.setdefault("Referrer-Policy", "same-origin")
                 # The widget may be framed by the configured shops; the full app and API only by themselves.
-                headers.append("Content-Security-Policy", self.widget_csp if widget else "frame-ancestors 'self'")
+                ancestors = self.widget_csp if widget else "frame-ancestors 'self'"
+                headers.append("Content-Security-Policy", f"{PAGE_CSP}; {ancestors}")
                 if not widget:
                     headers.setdefault("X-Frame-Options", "SAMEORIGIN")  # for browsers without CSP level 2
             await send(message)
 
-        length = dict(scope.get("headers") or []).get(b"content-length", b"0")
-        if path.startswith("/api/") and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-            response = JSONResponse({"detail": f"request body larger than {MAX_BODY_BYTES:,} bytes"}, 413)
-            return await response(scope, receive, send_with_headers)
+        if scope.get("method") in _BODY_METHODS:
+            length = dict(scope.get("headers") or []).get(b"content-length")
+            try:
+                if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+                    raise _BodyTooLarge
+                buffered = await _read_capped(receive, MAX_BODY_BYTES)
+            except _BodyTooLarge:
+                response = JSONResponse({"detail": f"request body larger than {MAX_BODY_BYTES:,} bytes"}, 413)
+                return await response(scope, receive, send_with_headers)
+            receive = _replay(buffered, receive)
         try:
             await self.app(scope, receive, send_with_headers)
         except Exception:  # noqa: BLE001 - logged; the client gets a generic message, the server keeps serving
@@ -214,6 +271,15 @@ class _GuardMiddleware:
             if started:
                 raise  # the response is already under way: the server closes that connection only
             await JSONResponse({"detail": "internal server error"}, 500)(scope, receive, send_with_headers)
+
+
+def _replay(messages: list[dict], receive: Any) -> Any:
+    """A receive() that gives the buffered body first, then whatever the client sends next (a disconnect)."""
+    pending = list(messages)
+
+    async def replayed() -> dict:
+        return pending.pop(0) if pending else await receive()
+    return replayed
 
 
 def _validation_detail(exc: RequestValidationError) -> str:
@@ -229,16 +295,59 @@ def _validation_detail(exc: RequestValidationError) -> str:
 
 # ---- the app --------------------------------------------------------------------------------------------------
 
+class Access:
+    """Who a request may speak for. The API key proves the caller is the shop's own server (or staff); a user
+    token proves which shopper the caller is. Without a configured key, staff endpoints are open only in the
+    demo shop (synthetic users) and refused elsewhere, so a real shop never exposes customers by omission."""
+
+    def __init__(self, api_key: str | None, user_secret: str | None, open_without_key: bool):
+        self.api_key = api_key.encode("utf-8") if api_key else None
+        self.user_secret = user_secret or ""
+        self.open_without_key = open_without_key
+
+    def has_key(self, key: str | None, auth: HTTPAuthorizationCredentials | None) -> bool:
+        given = key or (auth.credentials if auth else "")
+        return bool(self.api_key and given and hmac.compare_digest(given.encode("utf-8"), self.api_key))
+
+    def require_key(self, key: str | None, auth: HTTPAuthorizationCredentials | None) -> None:
+        if self.api_key is None:
+            if self.open_without_key:
+                return
+            raise HTTPException(403, "this endpoint needs the shop's API key: start the app with --api-key "
+                                     "(or SHOP_API_KEY) and send it as 'X-API-Key: <key>'")
+        if not self.has_key(key, auth):
+            raise HTTPException(401, "missing or wrong API key: send 'X-API-Key: <key>' or 'Authorization: Bearer <key>'",
+                                headers={"WWW-Authenticate": "Bearer"})
+
+    def user(self, user_id: str | None, token: str | None, key_ok: bool) -> str | None:
+        """The proven shopper, None for an anonymous one; 401 for a claim that is not proven."""
+        if token:
+            try:
+                proven = verify_user_token(token, self.user_secret)
+            except InvalidToken as exc:
+                raise HTTPException(401, f"user_token refused: {exc}") from None
+            if user_id and user_id != proven:
+                raise HTTPException(401, "user_id does not match the user_token")
+            return proven
+        if user_id:
+            if key_ok:
+                return user_id
+            raise HTTPException(401, "user_id must be proven: send the user_token your site signs with the shop's "
+                                     "user secret (--user-secret), or call from your server with the API key")
+        return None
+
+
 def create_api(shop: Shop, settings: ApiSettings | None = None) -> FastAPI:
     settings = settings or ApiSettings()
     origins = validate_frame_origins(settings.frame_origins)  # fail at start, not on the first embed
     widget_csp = "frame-ancestors " + " ".join(dict.fromkeys(["'self'", *LOCAL_FRAME_ORIGINS, *origins]))
-    api_key = settings.api_key.encode("utf-8") if settings.api_key else None
-    if api_key is None:
-        log.warning("SHOP_API_KEY is not set: event, delete and agent endpoints are open to anyone")
+    access = Access(settings.api_key, settings.user_secret, open_without_key=bool(getattr(shop, "demo", False)))
+    if access.api_key is None:
+        log.warning("SHOP_API_KEY is not set: event, delete and agent endpoints are %s",
+                    "open to anyone (demo shop)" if access.open_without_key else "refused until a key is set")
 
-    app = FastAPI(title="Shop assistant API", version="1",
-                  description="Conversational shopping assistant: chat, recommendations, behaviour events.")
+    app = FastAPIOffline(title="Shop assistant API", version="1",
+                         description="Conversational shopping assistant: chat, recommendations, behaviour events.")
     app.add_middleware(_GuardMiddleware, widget_csp=widget_csp)
 
     @app.exception_handler(RequestValidationError)
@@ -251,24 +360,24 @@ def create_api(shop: Shop, settings: ApiSettings | None = None) -> FastAPI:
 
     def require_key(key: str | None = Depends(key_header),
                     auth: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
-        if api_key is None:
-            return
-        given = key or (auth.credentials if auth else "")
-        if not given or not hmac.compare_digest(given.encode("utf-8"), api_key):
-            raise HTTPException(401, "missing or wrong API key: send 'X-API-Key: <key>' or 'Authorization: Bearer <key>'",
-                                headers={"WWW-Authenticate": "Bearer"})
+        access.require_key(key, auth)
 
-    def chat_json(out: dict[str, Any]) -> dict[str, Any]:
-        return {"reply": out.get("reply", ""), "products": [product_json(r.product, r.reason) for r in out.get("products", [])],
-                "kind": out.get("kind", ""), "no_match": bool(out.get("no_match")),
-                "constraints": out.get("constraints", ""), "grounded": bool(out.get("grounded", True)),
-                "notices": list(out.get("notices") or [])}
+    def caller_has_key(key: str | None = Depends(key_header),
+                       auth: HTTPAuthorizationCredentials | None = Depends(bearer)) -> bool:
+        return access.has_key(key, auth)
 
-    @app.post("/api/v1/chat", response_model=ChatResponse, tags=["chat"])
-    def chat(req: ChatRequest) -> dict[str, Any]:
+    def header_token(token: str | None = Header(None, alias="X-User-Token", max_length=MAX_TOKEN_CHARS)) -> str | None:
+        return token
+
+    @app.post("/api/v1/chat", response_model=ChatResponse, tags=["chat"],
+              responses={401: {"description": "user_id or user_token not proven"}})
+    def chat(req: ChatRequest, key_ok: bool = Depends(caller_has_key),
+             token: str | None = Depends(header_token)) -> dict[str, Any]:
         """One chat turn: the reply with the products it is about."""
+        user = access.user(req.user_id, req.user_token or token, key_ok)
+        session_id = req.session_id or uuid.uuid4().hex
         try:
-            return chat_json(shop.chat(req.session_id, req.message, req.user_id or None))
+            return _chat_json(session_id, shop.chat(session_id, req.message, user))
         except ValueError as exc:  # the pipeline's own input checks
             raise HTTPException(422, str(exc)) from exc
 
@@ -276,35 +385,26 @@ def create_api(shop: Shop, settings: ApiSettings | None = None) -> FastAPI:
               responses={200: {"content": {"text/event-stream": {}},
                                "description": "events: products (list), token ({text}) ..., replace ({text}: discard the "
                                               "tokens so far, a later sentence failed the grounding check), "
-                                              "done ({reply, grounded}); "
+                                              "done ({reply, grounded, session_id, ...}); "
                                               "error ({detail}) if the turn fails"}})
-    def chat_stream(req: ChatRequest) -> StreamingResponse:
+    def chat_stream(req: ChatRequest, key_ok: bool = Depends(caller_has_key),
+                    token: str | None = Depends(header_token)) -> StreamingResponse:
         """The same turn as server-sent events, so the products show before the reply is complete."""
-        def events() -> Iterator[str]:
-            meta: dict[str, Any] = {}
-            try:
-                for event in shop.respond(req.session_id, req.message, req.user_id or None):
-                    if event["type"] == "products":
-                        yield _sse("products", [product_json(r.product, r.reason) for r in event["products"]])
-                        meta = {k: event.get(k) for k in ("kind", "no_match", "constraints", "notices")}
-                    elif event["type"] == "token":
-                        yield _sse("token", {"text": event["text"]})
-                    elif event["type"] == "replace":  # discard the text streamed so far, show this instead
-                        yield _sse("replace", {"text": event["text"]})
-                    elif event["type"] == "done":
-                        yield _sse("done", {"reply": event["reply"], "grounded": bool(event["grounded"]), **meta})
-            except Exception:  # noqa: BLE001 - headers are sent already: tell the client in-band
-                log.exception("chat stream failed for session %s", req.session_id)
-                yield _sse("error", {"detail": "the assistant failed to answer; please try again"})
-
-        return StreamingResponse(events(), media_type="text/event-stream",
+        user = access.user(req.user_id, req.user_token or token, key_ok)
+        session_id = req.session_id or uuid.uuid4().hex
+        return StreamingResponse(_sse_turn(shop, session_id, req.message, user), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
-    @app.get("/api/v1/recommend", response_model=RecommendResponse, tags=["recommendations"])
+    @app.get("/api/v1/recommend", response_model=RecommendResponse, tags=["recommendations"],
+             responses={401: {"description": "user_id or user_token not proven"}})
     def recommend(user_id: str | None = Query(None, max_length=MAX_ID_CHARS),
+                  user_token: str | None = Query(None, max_length=MAX_TOKEN_CHARS),
+                  token: str | None = Depends(header_token), key_ok: bool = Depends(caller_has_key),
                   k: int = Query(8, ge=1, le=50)) -> dict[str, Any]:
-        """Top k for a shopper; an unknown or absent user gets the popularity ranking."""
-        return {"user_id": user_id, "products": [product_json(p) for p, _ in shop.recommend(user_id or None, k=k)]}
+        """Top k for a shopper (proven by user_token, or user_id with the API key); an anonymous or unknown
+        shopper gets the popularity ranking."""
+        user = access.user(user_id, user_token or token, key_ok)
+        return {"user_id": user, "products": [product_json(p) for p, _ in shop.recommend(user, k=k)]}
 
     @app.post("/api/v1/events", response_model=EventsResponse, dependencies=[Depends(require_key)], tags=["events"],
               responses={422: {"description": "no event accepted (reasons listed) or malformed request"}})
@@ -317,7 +417,7 @@ def create_api(shop: Shop, settings: ApiSettings | None = None) -> FastAPI:
         accepted, rejected = 0, []
         for n, ev in enumerate(batch):
             try:  # parsed here: the live recommender needs a number, and a bad one must be a reject, not a 500
-                ts = None if ev.timestamp is None else parse_timestamp(ev.timestamp)
+                ts = None if ev.timestamp is None else _live_timestamp(ev.timestamp)
             except ValueError as exc:
                 rejected.append({"index": n, "reason": str(exc)})
                 continue
@@ -352,7 +452,7 @@ def create_api(shop: Shop, settings: ApiSettings | None = None) -> FastAPI:
         customer = [t[:MAX_MESSAGE_CHARS] for role, t in turns if role in CUSTOMER_ROLES and t.strip()]
         if not customer:
             raise HTTPException(422, "the conversation has no customer message to answer")
-        out = shop.suggest(customer[-AGENT_REPLAY_MESSAGES:], req.user_id or None)
+        out = shop.suggest(customer, req.user_id or None)
         snippets = [{"id": s["id"], "title": s["title"], "text": s["text"]} for s in out.get("policy_snippets", [])]
         profile = None
         if req.user_id:
@@ -369,6 +469,41 @@ def create_api(shop: Shop, settings: ApiSettings | None = None) -> FastAPI:
                 "predictor": shop.predictor_description or "none"}
 
     return app
+
+
+def _live_timestamp(value: Any) -> float:
+    """A live event's time: parse_timestamp's formats, and no earlier than 2000 or later than a day from now
+    (year 1 or 1e308 is corrupt data; an older history is imported with EventStore.append_many, not the API)."""
+    ts = parse_timestamp(value)
+    if not EARLIEST_EVENT <= ts <= time.time() + 86_400:
+        raise ValueError(f"timestamp {value!r} is not between 2000-01-01 and now")
+    return ts
+
+
+def _chat_json(session_id: str, out: dict[str, Any]) -> dict[str, Any]:
+    return {"session_id": session_id, "reply": out.get("reply", ""),
+            "products": [product_json(r.product, r.reason) for r in out.get("products", [])],
+            "kind": out.get("kind", ""), "no_match": bool(out.get("no_match")),
+            "constraints": out.get("constraints", ""), "grounded": bool(out.get("grounded", True)),
+            "notices": list(out.get("notices") or [])}
+
+
+def _sse_turn(shop: Shop, session_id: str, message: str, user: str | None) -> Iterator[str]:
+    meta: dict[str, Any] = {"session_id": session_id}
+    try:
+        for event in shop.respond(session_id, message, user):
+            if event["type"] == "products":
+                yield _sse("products", [product_json(r.product, r.reason) for r in event["products"]])
+                meta.update({k: event.get(k) for k in ("kind", "no_match", "constraints", "notices")})
+            elif event["type"] == "token":
+                yield _sse("token", {"text": event["text"]})
+            elif event["type"] == "replace":  # discard the text streamed so far, show this instead
+                yield _sse("replace", {"text": event["text"]})
+            elif event["type"] == "done":
+                yield _sse("done", {"reply": event["reply"], "grounded": bool(event["grounded"]), **meta})
+    except Exception:  # noqa: BLE001 - headers are sent already: tell the client in-band
+        log.exception("chat stream failed for session %s", session_id)
+        yield _sse("error", {"detail": "the assistant failed to answer; please try again"})
 
 
 def _sse(event: str, data: Any) -> str:

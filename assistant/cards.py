@@ -38,16 +38,30 @@ def esc(value: Any) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
 
-def safe_image_url(url: Any) -> str | None:
-    """The URL when it is an absolute http(s) URL without characters that could break out of an attribute."""
+_URL_BREAKERS = set("\"'<> \t\r\n\\`") | {chr(c) for c in range(32)} | {"\x7f"}
+
+
+def safe_url(url: Any, relative: bool = False) -> str | None:
+    """The URL when it is an absolute http(s) URL, or (relative=True) a path on this site; None otherwise.
+    Refused: other schemes (javascript:, data:), scheme-relative "//evil.com" and "/\\evil.com" (browsers read a
+    backslash as a slash), and characters that could break out of an attribute."""
     text = str(url or "").strip()
+    if not text or any(c in _URL_BREAKERS for c in text):
+        return None
+    if relative and text.startswith("/") and not text.startswith("//"):
+        return text
     try:
         parts = urlsplit(text)
     except ValueError:
         return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc or any(c in text for c in "\"'<> \t\n\\`"):
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         return None
     return text
+
+
+def safe_image_url(url: Any) -> str | None:
+    """An image source: absolute http(s) only (see safe_url)."""
+    return safe_url(url)
 
 
 def price_text(p: Product) -> str:

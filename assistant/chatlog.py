@@ -13,10 +13,14 @@ import sqlite3
 import threading
 import time
 
-EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+# Both patterns see raw user text, so both must run in linear time: every run is bounded ({1,64}, {5,24}) and
+# may only start where the run of its characters starts (the look-behinds), so no position is rescanned more
+# than a bounded number of times. An unbounded `[...]+@` rescans a long run of word characters from every
+# start: quadratic, and one 20,000-character message held the interpreter for a second.
+EMAIL = re.compile(r"(?<![\w.%+-])[\w.%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){1,8}")
 # International or local numbers: 7+ digits with optional +, spaces, dots, dashes and one bracketed area code.
 # Prices ("$1,299.99") and short numbers (sizes, years) have too few digits or a currency sign, so they stay.
-PHONE = re.compile(r"(?<![\w$€£])(?:\+|00)?\d[\d\s().-]{5,}\d(?![\w%])")
+PHONE = re.compile(r"(?<![\w$€£+])(?:\+|00)?\d[\d\s().-]{5,24}\d(?![\w%])")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -51,6 +55,8 @@ class ChatLog:
         if conn is None:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute("PRAGMA secure_delete=ON")  # deleted rows are overwritten with zeros, not just unlinked
             self._local.conn = conn
         return conn
 
@@ -68,10 +74,11 @@ class ChatLog:
         return [r[0] for r in rows.fetchall()]
 
     def delete_user(self, user_id: str) -> int:
-        """Every message of every session the user chatted in."""
-        sessions = self.sessions_of(user_id)
+        """Exactly the user's messages (another user's turns in a session they shared stay), overwritten on disk:
+        secure_delete zeroes the freed pages and the WAL, which still holds the old pages, is checkpointed and
+        truncated. Returns how many messages were deleted."""
+        conn = self._conn()
         with self._write_lock:
-            n = 0
-            for sid in sessions:
-                n += self._conn().execute("DELETE FROM messages WHERE session_id = ?", (sid,)).rowcount
-        return n
+            n = conn.execute("DELETE FROM messages WHERE user_id = ?", (user_id,)).rowcount
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return int(n)

@@ -16,6 +16,7 @@ Documented choices:
 from __future__ import annotations
 
 import copy
+import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from catalog.index import SearchFilters
 
 WELL_REVIEWED = 4.0  # "well reviewed", "highly rated"
+MAX_PRICE = 10_000_000.0  # a stated amount above this is a typo or an attack, not a budget
 
 BASE_COLOURS = ("black white grey red blue green yellow pink purple orange brown beige navy olive cream silver gold "
                 "teal turquoise burgundy maroon khaki tan charcoal lavender coral ivory").split()
@@ -347,7 +349,7 @@ class Constraints:
             parts.append(f"rated {self.min_rating:g}+")
         if self.in_stock_only:
             parts.append("in stock")
-        parts += [k for k, v in self.soft.items() if v == 1.0 and not k.startswith("prefer_")]
+        parts += [k for k, v in self.soft.items() if v == 1.0 and not k.startswith("prefer_") and k != "price_target"]
         return ", ".join(parts)
 
 
@@ -370,6 +372,7 @@ class ParsedMessage:
     soft: dict[str, float | str] = field(default_factory=dict)
     brands: list[str] = field(default_factory=list)
     exclude: list[str] = field(default_factory=list)
+    invalid_prices: list[str] = field(default_factory=list)  # amounts ignored: zero, absurd ("around $0")
     other_brands: str | None = None  # "one" or "all"
     ref_brand: str | None = None  # "the Northpeak one"
     colour: str | None = None
@@ -481,15 +484,28 @@ def _parse_sizes(p: ParsedMessage, work: str, vocab: Vocabulary) -> str:
     return work
 
 
+def _valid_price(op: str, a: float, b: float) -> bool:
+    """A limit the search can use: finite, at most MAX_PRICE, and above zero where zero means nothing ("around
+    $0" would divide by zero in ranking, "under $0" matches nothing); a lower bound of 0 is just no bound."""
+    if not all(math.isfinite(x) and 0 <= x <= MAX_PRICE for x in (a, b)):
+        return False
+    return {"range": b > 0, "min": True}.get(op, a > 0)
+
+
 def _parse_prices(p: ParsedMessage, work: str) -> str:
+    found = []
     matches, work = take(RANGE_RE, work)
     for m in matches:
         lo, hi = _amount(_group(m, "lo", "lo2")), _amount(_group(m, "hi", "hi2"))
-        p.prices.append((m.start(), "range", min(lo, hi), max(lo, hi)))
+        found.append((m.start(), "range", min(lo, hi), max(lo, hi), m.group(0).strip()))
     for pattern, op in ((AROUND_RE, "around"), (MAX_RE, "max"), (MIN_RE, "min"), (BARE_MONEY_RE, "around")):
         matches, work = take(pattern, work)
-        p.prices += [(m.start(), op, _amount(_group(m, "v", "v2", "v3")), 0.0) for m in matches]
-    p.prices.sort()
+        found += [(m.start(), op, _amount(_group(m, "v", "v2", "v3")), 0.0, m.group(0).strip()) for m in matches]
+    for at, op, a, b, said in sorted(found):
+        if _valid_price(op, a, b):
+            p.prices.append((at, op, a, b))
+        else:
+            p.invalid_prices.append(said)
     return work
 
 

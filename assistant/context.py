@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable
 
 from assistant.constraints import Constraints as Constraints, Vocabulary as Vocabulary  # re-exported for callers
-from assistant.constraints import NUMBER_WORDS, ParsedMessage, blank, parse_clears_and_stock, parse_constraints, take
+from assistant.constraints import MAX_PRICE, NUMBER_WORDS, ParsedMessage, blank, parse_clears_and_stock, parse_constraints, take
 from assistant.intent import after_sales_topic, classify, detect_injection, sanitize_untrusted, truncate
 from catalog.schema import Product
 
@@ -75,19 +75,16 @@ VARIANT_RE = re.compile(r"\bcomes?\s+in\b|\bavailable\s+in\b|\bother\s+(?:colou?
 class SessionState:
     """One shopper's conversation memory."""
 
+    # Only what the next turn reads is kept, each list bounded, so a session's memory stays the same after
+    # 1,000 turns as after 10 (a 150-turn session used to hold 12 MB).
     constraints: Constraints = field(default_factory=Constraints)
-    messages: list[str] = field(default_factory=list)  # every user message, truncated and sanitised
-    topic_messages: list[str] = field(default_factory=list)  # messages since the last topic reset
-    topic_texts: list[str] = field(default_factory=list)  # their search words, which build the intent text
+    topic_texts: list[str] = field(default_factory=list)  # search words of the topic's last messages (intent text)
     shown: list[Product] = field(default_factory=list)  # products shown last turn, in display order
-    shown_before: list[list[Product]] = field(default_factory=list)  # earlier turns' lists, oldest first
     topic: str | None = None  # the current topic's category
     last_referenced: list[Product] = field(default_factory=list)
 
     def record_shown(self, products: Iterable[Product]) -> None:
         """Call after each reply with the products it displayed."""
-        if self.shown:
-            self.shown_before.append(self.shown)
         self.shown = list(products)
 
     def recent_referenced(self) -> list[Product]:
@@ -281,15 +278,18 @@ def update_context(state: SessionState, message: str, vocab: Vocabulary) -> Turn
     """Read one user message: update the session's carried constraints and topic, and say what to search for."""
     text, notice = truncate(message)
     notices = [notice] if notice else []
-    text = sanitize_untrusted(text)
-    state.messages.append(text)
-    injection = detect_injection(text)
+    raw, text = text, sanitize_untrusted(text)
+    # The raw text as well: sanitising rewrites role markers ("<|system|>" -> "(system)"), which hides them.
+    injection = detect_injection(raw) or detect_injection(text)
     kind = classify(text)
     p = _parse(text, vocab, state)
     if kind in ("off_topic", "smalltalk") and p.product_signal():
         kind = "product_search"
     if kind == "after_sales" and (p.prices or p.relative or p.size or p.min_rating):  # "tent with free delivery
         kind = "product_search"  # under $100" is a search that mentions delivery, not a delivery question
+    if p.invalid_prices:
+        notices.append(f"I ignored the price {', '.join(repr(x) for x in p.invalid_prices[:3])}: a budget has to be "
+                       f"more than $0 and at most ${MAX_PRICE:,.0f}.")
     refs = _resolve(p, state, notices)
     mode = None
     if refs:
@@ -304,14 +304,13 @@ def update_context(state: SessionState, message: str, vocab: Vocabulary) -> Turn
     new_topic = p.reset or bool(p.category and state.topic and p.category.lower() != state.topic.lower()
                                 and mode is None)
     if new_topic:
-        state.constraints, state.topic_messages, state.topic_texts = Constraints(), [], []
+        state.constraints, state.topic_texts = Constraints(), []
         state.topic = None if p.reset else state.topic
     if p.category:
         state.topic = p.category
     _apply(state.constraints, p, state, refs, new_topic)
-    state.topic_messages.append(text)
     if p.content:
-        state.topic_texts.append(p.content)
+        state.topic_texts = [*state.topic_texts, p.content][-MAX_TOPIC_MESSAGES:]
     parts = [x.title for x in refs] if mode in ("similar", "variant") else []
     parts += state.topic_texts[-MAX_TOPIC_MESSAGES:]
     intent = " ".join(dict.fromkeys(parts)) or state.constraints.category or text

@@ -12,6 +12,7 @@ When nothing satisfies the hard constraints, the closest products are shown, lab
 """
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import re
@@ -113,22 +114,32 @@ class Assistant:
         with session.lock:
             if user_id:
                 session.user_ids.add(str(user_id))
-            ctx = update_context(session.state, message, self.vocab)
-            ranked, snippets = [], []
-            if ctx.kind == "product_search":
-                ranked = self.find_products(ctx, user_id)
-            elif ctx.kind == "after_sales":
-                snippets = self.policy_snippets(ctx)
-            no_match = bool(ranked) and not any(r.matches for r in ranked)
-            facts = ReplyFacts.from_products([r.product for r in ranked], [r.reason for r in ranked],
-                                             no_match=no_match, constraints_text=ctx.constraints.describe(),
-                                             policy_snippets=snippets, kind=ctx.kind, notices=ctx.notices)
-            yield {"type": "products", "products": ranked, "kind": ctx.kind, "no_match": no_match,
-                   "constraints": ctx.constraints.describe(), "notices": ctx.notices, "policy_snippets": snippets}
-            reply, verdict = yield from self._reply(facts, message, session)
-            session.state.record_shown([r.product for r in ranked])
-            session.history += [{"role": "user", "content": message}, {"role": "assistant", "content": reply}]
-            yield {"type": "done", "reply": reply, "grounded": verdict.ok, "problems": verdict.problems}
+            before = copy.deepcopy(session.state)
+            try:
+                yield from self._turn(session, message, user_id)
+            except Exception:
+                session.state = before  # a failed turn must not leave what it half-applied carried into the next
+                raise
+
+    def _turn(self, session: Session, message: str, user_id: str | None) -> Iterator[dict[str, Any]]:
+        ctx = update_context(session.state, message, self.vocab)
+        ranked, snippets = [], []
+        if ctx.kind == "product_search":
+            ranked = self.find_products(ctx, user_id)
+        elif ctx.kind == "after_sales":
+            snippets = self.policy_snippets(ctx)
+        no_match = bool(ranked) and not any(r.matches for r in ranked)
+        facts = ReplyFacts.from_products([r.product for r in ranked], [r.reason for r in ranked],
+                                         no_match=no_match, constraints_text=ctx.constraints.describe(),
+                                         policy_snippets=snippets, kind=ctx.kind, notices=ctx.notices)
+        yield {"type": "products", "products": ranked, "kind": ctx.kind, "no_match": no_match,
+               "constraints": ctx.constraints.describe(), "notices": ctx.notices, "policy_snippets": snippets}
+        reply, verdict = yield from self._reply(facts, message, session)
+        session.state.record_shown([r.product for r in ranked])
+        keep = max(0, self.config.history_turns)  # the reply model never reads more than this
+        session.history = [*session.history, {"role": "user", "content": message},
+                           {"role": "assistant", "content": reply}][-keep:] if keep else []
+        yield {"type": "done", "reply": reply, "grounded": verdict.ok, "problems": verdict.problems}
 
     def chat(self, session_id: str, message: str, user_id: str | None = None) -> dict[str, Any]:
         """The whole turn at once: {"reply", "products", "kind", "no_match", ...} (used by the REST API and tests)."""
@@ -355,7 +366,7 @@ def _soft_score(p: Product, ctx: TurnContext) -> float:
     soft = ctx.constraints.soft
     score = 0.0
     target = soft.get("price_target")
-    if isinstance(target, (int, float)) and p.price:
+    if isinstance(target, (int, float)) and target > 0 and p.price and p.price > 0:
         score -= abs(math.log(p.price / target))
     if soft.get("prefer_cheaper") and p.price:
         score -= 0.3 * math.log1p(p.price)

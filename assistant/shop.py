@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from assistant.chatlog import ChatLog
+from assistant.limits import MAX_MESSAGE_CHARS, check_message
 from assistant.pipeline import Assistant, AssistantConfig, collect_turn
 from assistant.predictor import load_active_predictor
 from assistant.recommend import EVENT_WEIGHTS, HybridRecommender
@@ -32,6 +33,8 @@ from catalog.events import AppendReport, EventStore
 from catalog.index import ProductIndex
 from catalog.policies import PolicyIndex
 from catalog.schema import EVENT_TYPES, Product
+
+AGENT_REPLAY_MESSAGES = 6  # the customer's last messages replayed for agent assist: earlier constraints still apply
 
 
 @dataclass
@@ -46,6 +49,7 @@ class Shop:
     predictor: Any = None  # the active purchase predictor (None: hybrid ranking alone)
     predictor_description: str = ""
     build_report: DemoReport | None = None  # set when this start built the demo shop
+    demo: bool = False  # the built-in demo shop: its users are synthetic, so anyone may act as one
     _lock: threading.Lock = field(default_factory=threading.Lock)  # recommender histories are shared state
 
     # ---- catalog -------------------------------------------------------------------------------------------
@@ -56,16 +60,34 @@ class Shop:
 
     # ---- chat --------------------------------------------------------------------------------------------------
 
+    def session_key(self, session_id: str, user_id: str | None) -> str:
+        """The conversation a client's session id names, bound to its (proven) user: another user sending the
+        same session id gets a conversation of their own, never this one's constraints or products."""
+        owner = self.events.user_key(str(user_id)) if user_id else "anonymous"
+        return f"{owner}/{session_id}"
+
     def respond(self, session_id: str, message: str, user_id: str | None = None) -> Iterator[dict[str, Any]]:
-        """Assistant.respond, with both sides of the turn written to the (redacted) chat log."""
+        """Assistant.respond in the user's own session, with both sides of the turn written to the (redacted)
+        chat log. `user_id` must already be proven (a signed token, the API key, or a demo user): it personalises
+        and it owns the transcript. Raises ValueError (InputTooLong) before any work for an over-long message."""
+        check_message(message)
+        key = self.session_key(session_id, user_id)
         final = None
-        for event in self.assistant.respond(session_id, message, user_id):
+        for event in self.assistant.respond(key, message, user_id):
             if event["type"] == "done":
                 final = event["reply"]
             yield event
         if self.chatlog is not None and final is not None:
-            self.chatlog.append(session_id, user_id, "user", message)
-            self.chatlog.append(session_id, user_id, "assistant", final)
+            owner = self.events.user_key(str(user_id)) if user_id else None
+            self.chatlog.append(key, owner, "user", message)
+            self.chatlog.append(key, owner, "assistant", final)
+
+    def reset(self, session_id: str, user_id: str | None = None) -> None:
+        self.assistant.reset(self.session_key(session_id, user_id))
+
+    def transcripts_of(self, user_id: str) -> list[str]:
+        """The stored chat sessions of a user, newest first (for agent assist)."""
+        return self.chatlog.sessions_of(self.events.user_key(str(user_id))) if self.chatlog is not None else []
 
     def chat(self, session_id: str, message: str, user_id: str | None = None) -> dict[str, Any]:
         """The whole turn at once: {"reply", "products", "kind", "no_match", ...}."""
@@ -74,11 +96,12 @@ class Shop:
     def suggest(self, customer_messages: list[str], user_id: str | None = None) -> dict[str, Any]:
         """Agent assist: the customer's messages replayed in order through a throwaway session (so constraints
         said earlier still apply), reset afterwards. Assistant.chat, not Shop.chat: the replay must not be written
-        to the customer's chat log. Returns the last turn: {"reply", "products", "kind", "policy_snippets", ...}."""
+        to the customer's chat log. Only the last AGENT_REPLAY_MESSAGES are replayed. Returns the last turn: {"reply", "products", "kind", "policy_snippets", ...}."""
         session_id = f"agent-{uuid.uuid4().hex}"
         out: dict[str, Any] = {}
+        said = [m[:MAX_MESSAGE_CHARS] for m in customer_messages if m and m.strip()][-AGENT_REPLAY_MESSAGES:]
         try:
-            for message in customer_messages:
+            for message in said:
                 out = self.assistant.chat(session_id, message, user_id)
         finally:
             self.assistant.reset(session_id)
@@ -162,7 +185,7 @@ class Shop:
         with self._lock:
             self.recommender.user_histories.pop(self.events.user_key(str(user_id)), None)
         sessions = self.assistant.forget_user(str(user_id))
-        messages = self.chatlog.delete_user(str(user_id)) if self.chatlog is not None else 0
+        messages = self.chatlog.delete_user(self.events.user_key(str(user_id))) if self.chatlog is not None else 0
         return {"events": events, "sessions": sessions, "messages": messages}
 
 
@@ -221,7 +244,8 @@ def load_shop(config: CatalogConfig | None = None, backend: Any = None, build_de
     assistant = Assistant(index, backend=backend, policies=policies, recommender=rec, predictor=predictor,
                           user_key=events.user_key, config=assistant_config)
     chatlog = ChatLog(str(config.data_dir / "chats.sqlite3"))
-    return Shop(config, index, events, rec, policies, assistant, chatlog, predictor, description, report)
+    demo = build_demo and (config.data_dir / "demo" / "demo_products.jsonl").exists()
+    return Shop(config, index, events, rec, policies, assistant, chatlog, predictor, description, report, demo=demo)
 
 
 __all__ = ["Shop", "load_shop", "fit_recommender", "parse_conversation", "EVENT_TYPES"]

@@ -79,16 +79,23 @@ def clean_text(value: Any) -> str:
     if isinstance(value, list):
         value = " ".join(clean_text(v) for v in value)
     text = str(value)
-    if "<" in text and ">" in text:
-        parser = _TextExtractor()
-        parser.feed(text)
-        parser.close()
-        text = "".join(parser.parts)
-    for _ in range(2):
+    # Tags are stripped after every round of unescaping, so "&lt;img src=x onerror=...&gt;" (markup written as
+    # entities, also double-escaped) is removed like the tag itself instead of being stored as live markup.
+    for _ in range(3):
+        text = _strip_tags(text)
         if "&" not in text:
             break
-        text = html.unescape(text)
-    return re.sub(r"\s+", " ", text).strip()
+        text = _strip_tags(html.unescape(text))
+    return " ".join(text.split())
+
+
+def _strip_tags(text: str) -> str:
+    if "<" not in text or ">" not in text:
+        return text
+    parser = _TextExtractor()
+    parser.feed(text)
+    parser.close()
+    return "".join(parser.parts)
 
 
 def parse_price(value: Any) -> tuple[float | None, str | None]:

@@ -15,10 +15,12 @@ import pytest
 
 from tests.conftest import REPO
 
-XSS_TITLE = "<img src=x onerror=alert(1)>"
+XSS_TITLE = "Mug <img src=x onerror=alert(1)"  # an unclosed tag: cleaning keeps it as text, the UI must too
+MD_TITLE = "![x](http://127.0.0.1:9/pixel.png) Travel Mug"  # markdown that would load a remote image
+API_KEY = "test-app-key"
 
-# A small shop in three departments. The XSS product's title is written with entities, the way a shop's HTML
-# export carries it: ingest unescapes it, so the stored title is the literal markup, which the UI must show as text.
+# A small shop in three departments. Two titles are hostile: markup the cleaner keeps as text (an unclosed tag) and
+# markdown; a third product's title is markup written as entities, which the cleaner removes (it is rejected).
 PRODUCTS = [
     {"id": "J1", "title": "Waterproof Hiking Jacket", "brand": "Northpeak", "price": 89, "category": "Outdoor > Jackets",
      "rating": 4.5, "review_count": 120, "description": "Breathable waterproof shell for hiking in the rain."},
@@ -31,8 +33,11 @@ PRODUCTS = [
      "description": "28 cm non-stick frying pan for eggs and pancakes."},
     {"id": "K2", "title": "Cast Iron Skillet", "brand": "Chefline", "price": 45, "category": "Home > Kitchen"},
     {"id": "K3", "title": "Chef's Knife", "brand": "Bladeworks", "price": 60, "category": "Home > Kitchen"},
-    {"id": "X1", "title": "&lt;img src=x onerror=alert(1)&gt;", "brand": "Mugsy", "price": 9, "category": "Home > Kitchen",
+    {"id": "X1", "title": XSS_TITLE, "brand": "Mugsy", "price": 9, "category": "Home > Kitchen",
      "description": "Ceramic coffee mug, 350 ml.", "image_url": "javascript:alert(2)"},
+    {"id": "X2", "title": MD_TITLE, "brand": "Mugsy", "price": 12, "category": "Home > Kitchen",
+     "description": "Insulated travel mug with a lid.", "image_url": "//evil.example/x.png"},
+    {"id": "X3", "title": "&lt;img src=x onerror=alert(3)&gt;", "brand": "Mugsy", "price": 5, "category": "Home > Kitchen"},
     {"id": "H1", "title": "Wireless Headphones", "brand": "Sonora", "price": 99, "category": "Electronics > Audio"},
     {"id": "H2", "title": "Bluetooth Speaker", "brand": "Sonora", "price": 49, "category": "Electronics > Audio"},
     {"id": "H3", "title": "Noise Cancelling Earbuds", "brand": "Auralis", "price": 129, "category": "Electronics > Audio"},
@@ -87,14 +92,15 @@ def running_app(workdir: Path, *extra: str, timeout: float = 240):
 
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
-    with running_app(tmp_path_factory.mktemp("app"), "--frame-origin", "https://shop.example.com") as base:
+    with running_app(tmp_path_factory.mktemp("app"), "--frame-origin", "https://shop.example.com",
+                     "--api-key", API_KEY) as base:
         yield base
 
 
-def _gradio(url: str):
+def _gradio(url: str, auth: tuple[str, str] | None = None):
     from gradio_client import Client
 
-    return Client(url, verbose=False)
+    return Client(url, verbose=False, auth=auth)
 
 
 def test_views_api_and_docs_respond(app_url):
@@ -103,6 +109,9 @@ def test_views_api_and_docs_respond(app_url):
     for path in ("/", "/agent/", "/widget/", "/healthz", "/docs", "/openapi.json"):
         response = httpx.get(app_url + path, timeout=30)
         assert response.status_code == 200, (path, response.status_code)
+    docs = httpx.get(app_url + "/docs", timeout=30).text  # served from the app: works offline
+    assert "cdn.jsdelivr" not in docs and "/static-offline-docs/swagger-ui-bundle.js" in docs
+    assert httpx.get(app_url + "/static-offline-docs/swagger-ui-bundle.js", timeout=30).status_code == 200
     for path in ("/agent", "/widget"):  # the bare paths lead to the views
         response = httpx.get(app_url + path, timeout=30, follow_redirects=False)
         assert response.status_code == 307 and response.headers["location"].endswith(path + "/")
@@ -132,12 +141,12 @@ def test_widget_may_be_framed_by_configured_origins_only(app_url):
     assert "frame-ancestors 'self'" in widget and "http://localhost:*" in widget
     assert "https://shop.example.com" in widget  # from --frame-origin
     chat = httpx.get(app_url + "/", timeout=30).headers["content-security-policy"]
-    assert chat == "frame-ancestors 'self'"
+    assert chat.endswith("; frame-ancestors 'self'") and "default-src 'self'" in chat and "object-src 'none'" in chat
 
 
 def test_chat_streams_reply_and_cards_through_gradio_client(app_url):
     client = _gradio(app_url + "/")
-    job = client.submit("waterproof hiking jacket under $100", [], "anonymous", api_name="/chat")
+    job = client.submit("waterproof hiking jacket under $100", [], api_name="/chat")
     final = job.result(timeout=120)
     history, cards, recs = final[0], final[2:2 + 4], final[-1]
     reply = _text(history[-1])
@@ -153,19 +162,19 @@ def test_chat_streams_reply_and_cards_through_gradio_client(app_url):
 
 def test_chat_escapes_catalog_markup(app_url):
     client = _gradio(app_url + "/")
-    final = client.predict("ceramic coffee mug", [], "anonymous", api_name="/chat")
+    final = client.predict("ceramic coffee mug", [], api_name="/chat")
     cards = "".join(final[2:2 + 4])
     assert 'data-product-id="X1"' in cards
-    assert "&lt;img src=x onerror=alert(1)&gt;" in cards and "<img src=x" not in cards
+    assert "Mug &lt;img src=x onerror=alert(1)" in cards and "<img src=x" not in cards
     assert "javascript:" not in cards  # only http(s) images are shown
     assert "<img src=x" not in _text(final[0][-1])  # the chat message escapes the title too
 
 
 def test_widget_and_agent_views_answer(app_url):
     widget = _gradio(app_url + "/widget/")
-    history, _, cards = widget.predict("rain jacket", [], api_name="/widget_chat")
-    assert _text(history[-1]) and "shop-compact" in cards
-    agent = _gradio(app_url + "/agent/")
+    history, _, cards, note = widget.predict("rain jacket", [], api_name="/widget_chat")
+    assert _text(history[-1]) and "shop-compact" in cards and note == ""
+    agent = _gradio(app_url + "/agent/", auth=("agent", API_KEY))
     reply, products, policies = agent.predict(
         "(no customer)", "customer: I need a frying pan\nagent: sure, any budget?\ncustomer: under $50",
         api_name="/suggest")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_app import XSS_TITLE, free_port, running_app
+from tests.test_app import API_KEY, MD_TITLE, XSS_TITLE, free_port, running_app
 
 CHROMIUM = Path("/usr/bin/chromium")
 WAIT_MS = 60_000  # a first turn on a loaded 2-core machine includes loading the encoder's first batch
@@ -25,7 +25,8 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} not i
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    with running_app(tmp_path_factory.mktemp("browser-app")) as base:  # default settings: localhost may frame
+    # Default frame origins (localhost may frame); a shop's own catalog needs the API key for agent assist.
+    with running_app(tmp_path_factory.mktemp("browser-app"), "--api-key", API_KEY) as base:
         yield base
 
 
@@ -129,7 +130,7 @@ def test_sessions_are_isolated_between_tabs(app, browser):
 def test_agent_assist_renders_a_suggestion(app, page):
     from playwright.sync_api import expect
 
-    page.goto(app + "/agent/", wait_until="domcontentloaded")
+    sign_in_as_agent(page, app)
     conversation = page.locator("#agent-conversation textarea")
     conversation.fill("customer: I need a waterproof jacket\nagent: any budget?\ncustomer: under $100")
     page.locator("#agent-suggest").click()
@@ -139,6 +140,17 @@ def test_agent_assist_renders_a_suggestion(app, page):
     expect(page.locator("#agent-reply textarea")).to_have_value(re.compile(r"Waterproof Hiking Jacket"))
     page.locator("#agent-reply textarea").fill("Edited by the agent")  # editable before copying
     expect(page.locator("#agent-reply textarea")).to_have_value("Edited by the agent")
+
+
+def sign_in_as_agent(page, app: str) -> None:
+    """Gradio's login form: any user name, the shop's API key as the password."""
+    from playwright.sync_api import expect
+
+    page.goto(app + "/agent/", wait_until="domcontentloaded")
+    page.locator("input[type=text]").first.fill("agent")
+    page.locator("input[type=password]").first.fill(API_KEY)
+    page.locator("input[type=password]").first.press("Enter")
+    expect(page.locator("#agent-conversation textarea")).to_be_visible()
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):

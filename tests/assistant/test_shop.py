@@ -62,11 +62,12 @@ def test_delete_user_forgets_events_live_history_sessions_and_chat_log(shop):
     item = next(iter(shop.recommender.id_to_index))
     shop.log_event(user, item, "click")
     shop.chat("test-shop-delete-session", "my email is ann@example.com, any tents?", user_id=user)
-    assert "[email]" in shop.chatlog.conversation("test-shop-delete-session")[0]["content"]
+    key = shop.session_key("test-shop-delete-session", user)
+    assert "[email]" in shop.chatlog.conversation(key)[0]["content"]
     deleted = shop.delete_user(user)
     assert deleted == {"events": 1, "sessions": 1, "messages": 2}
     assert shop.events.history(user) == [] and shop.recommender.history_of(user) == []
-    assert shop.chatlog.conversation("test-shop-delete-session") == []
+    assert shop.chatlog.conversation(key) == []
 
 
 def test_redact_removes_emails_and_phone_numbers_but_keeps_prices_and_sizes():
