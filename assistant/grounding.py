@@ -31,12 +31,14 @@ class Verdict:
 # patterns
 
 _NUM = r"\d[\d,]*(?:\.\d+)?"
+# The look-behinds let a number start only where its run of digits starts: from every digit of a long run the
+# scan would otherwise run to its end again (quadratic; the verifier reads a model's output, any length).
 _MONEY = re.compile(
     rf"(?P<sym>[$€£])\s?(?P<a>{_NUM})"
-    rf"|(?P<b>{_NUM})\s?(?:USD|EUR|GBP|dollars?|bucks|euros?)\b"
+    rf"|(?<![\d,.])(?P<b>{_NUM})\s?(?:USD|EUR|GBP|dollars?|bucks|euros?)\b"
     rf"|\b(?:USD|EUR|GBP)\s?(?P<c>{_NUM})", re.I)
 _ANY_NUMBER = re.compile(_NUM)
-_PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s?(?:%|percent\b|per cent\b)", re.I)
+_PERCENT = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)\s?(?:%|percent\b|per cent\b)", re.I)
 _DISCOUNT_WORDS = re.compile(
     r"\b(discount(?:s|ed)?|coupons?|vouchers?|promo(?:tion)?s?|promo codes?|on sale|sale price|sales?\b|clearance|"
     r"free gifts?|gift with purchase|bogo|buy one,? get one|special offers?|deals?|price drop|markdowns?|"
@@ -44,11 +46,11 @@ _DISCOUNT_WORDS = re.compile(
 _FREE_SERVICE = re.compile(r"\bfree (?:standard |express )?(?:shipping|delivery|returns?|return shipping|exchanges?|"
                            r"replacements?|return labels?)\b", re.I)
 _DURATION = re.compile(
-    r"(\d+(?:\.\d+)?)(?:\s*(?:-|–|to)\s*(\d+(?:\.\d+)?))?[\s-]*(?:business |working |calendar )?"
+    r"(?<![\d.])(\d+(?:\.\d+)?)(?:\s*(?:-|–|to)\s*(\d+(?:\.\d+)?))?[\s-]{0,5}(?:business |working |calendar )?"
     r"(days?|weeks?|months?|years?|hours?|minutes?|h|hrs?|mins?)\b", re.I)
 _UNIT = {"h": "hour", "hr": "hour", "hrs": "hour", "min": "minute", "mins": "minute"}
 _RATING = re.compile(r"(\d(?:\.\d+)?)\s?(?:★|stars?\b|/\s?5\b|out of 5\b)|\brated (\d(?:\.\d+)?)\b", re.I)
-_REVIEWS = re.compile(r"(\d[\d,]*)\s+(?:customer |user )?reviews?\b", re.I)
+_REVIEWS = re.compile(r"(?<![\d,])(\d[\d,]*)\s+(?:customer |user )?reviews?\b", re.I)
 _IN_STOCK = re.compile(r"\b(?:in stock|in-stock|available now|currently available|ready to ship|"
                        r"(?:is|are) (?:still )?available\b(?! in\b| for\b| to\b| on\b| with\b| from\b| as\b| at\b))",
                        re.I)

@@ -216,7 +216,7 @@ def _category(value: Any) -> str:
         parts = [clean_text(v) for v in value if clean_text(v)]
     else:
         text = clean_text(value)
-        parts = [p.strip() for p in re.split(r"\s*(?:>|/|\|)\s*", text) if p.strip()] if text else []
+        parts = [p.strip() for p in re.split(r"[>/|]", text) if p.strip()] if text else []
     return " > ".join(parts)
 
 
