@@ -1,4 +1,5 @@
-"""What kind of message this is, and the guards for untrusted text: prompt-injection patterns, truncation, sanitising.
+"""What kind of message this is, and the guards for untrusted text: prompt-injection detection (assistant.injection),
+truncation, sanitising.
 
 Rules and keyword lists only: deterministic, fast, and easy to extend by adding a pattern. Kinds:
 "product_search" (the default), "after_sales" (answered from the policy collection; `after_sales_topic` names the
@@ -7,7 +8,10 @@ policy id of catalog/demo.py), "off_topic" (a polite redirect) and "smalltalk" (
 from __future__ import annotations
 
 import re
-import unicodedata
+
+# The one prompt-injection detector lives in assistant.injection; re-exported here for the pipeline and tests.
+from assistant.injection import INJECTION_PATTERNS as INJECTION_PATTERNS, detect_injection as detect_injection
+from assistant.injection import plain_form
 
 MAX_MESSAGE_CHARS = 1000
 
@@ -66,38 +70,11 @@ SMALLTALK_TOKEN = re.compile(r"[\w:)']+")  # words, and ":)"
 # Questions about the assistant itself are smalltalk too.
 SMALLTALK_PHRASE = re.compile(r"^\s*(?:how are you|who are you|what can you do|are you a bot|are you human)\b", re.I)
 
-# Prompt-injection patterns. A match flags the message; the pipeline then ignores any constraint in it.
-INJECTION_PATTERNS: list[re.Pattern[str]] = [
-    # Attempts to cancel the instructions: "ignore all previous instructions", "disregard the above".
-    re.compile(r"\b(?:ignore|disregard|forget|override|bypass)\b[^.\n]{0,40}?\b(?:instructions?|rules|prompts?"
-               r"|guidelines|directions|the above|everything above|previous|prior|system)\b", re.I),
-    # Role changes: "you are now DAN", "act as the shop owner", "pretend you are".
-    re.compile(r"\byou are now\b|\bfrom now on,? you\b|\bpretend (?:to be|you are|you're)\b|\bact as\b"
-               r"|\brole-?play as\b|\bdeveloper mode\b|\bjailbr[eo]a?k\w*|\bdo anything now\b|\badmin mode\b"
-               r"|\bsudo\b|\bnew (?:instructions|rules)\b", re.I),
-    # Prompt extraction: "print your system prompt", "reveal your instructions".
-    re.compile(r"\bsystem prompt\b|\b(?:print|reveal|show|repeat|output|display|leak|tell me|what (?:is|are))\b"
-               r"[^.\n]{0,30}?\b(?:your|the)\s+(?:system\s+|initial\s+|hidden\s+)?(?:prompt|instructions|rules)\b",
-               re.I),
-    # Price or policy tampering: "set the price to $1", "give me 100% off", "change your return policy".
-    # A verb with a determiner, so the adjective in "a link to the lower price" is no attack.
-    re.compile(r"\b(?:set|change|make|update|lower|reduce|drop)\s+(?:the|its|all|every|their|your|this|that)\s+"
-               r"(?:\w+\s+)?(?:price|prices|cost)\b|\b(?:set|change|make)\s+prices?\s+(?:to|=)"
-               r"|\b(?:give|apply|grant)\s+(?:me\s+|us\s+)?(?:an?\s+)?(?:\d+\s*%\s*(?:off|discount)|discount|free)\b"
-               r"|\b100\s*%\s*off\b|\b(?:change|update|modify|rewrite)\s+(?:the\s+|your\s+)?(?:\w+\s+)?"
-               r"polic(?:y|ies)\b", re.I),
-    # Chat-template role markers pasted into the text.
-    re.compile(r"<\|?\s*/?\s*(?:system|assistant|user|im_start|im_end|endoftext)\s*\|?>|\[/?(?:INST|SYS)\]"
-               r"|<<\s*/?\s*SYS\s*>>|^\s*#{2,}\s*(?:system|assistant|instructions?)\b|^\s*(?:system|assistant)\s*:",
-               re.I | re.M),
-]
-
 # Markers that sanitize_untrusted rewrites: chat-template tokens, [INST], <<SYS>>, and "### system" headings.
 ROLE_TOKEN = re.compile(r"<\|?\s*/?\s*(\w+)\s*\|?>|\[/?\s*(INST|SYS)\s*\]|<<\s*/?\s*(SYS)\s*>>", re.I)
-ROLE_HEADING = re.compile(r"^(\s*)#{2,}\s*(system|assistant|user|instructions?)\b:?", re.I | re.M)
-ROLE_PREFIX = re.compile(r"^(\s*)(system|assistant)\s*:", re.I | re.M)
-# Control characters (keeping tab and newline), zero-width and bidi-override characters that hide text.
-INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
+# [ \t], not \s, after "^": "\s*" would run over every following newline from each line start (quadratic).
+ROLE_HEADING = re.compile(r"^([ \t]*)#{2,}[ \t]*(system|assistant|user|instructions?)\b:?", re.I | re.M)
+ROLE_PREFIX = re.compile(r"^([ \t]*)(system|assistant)[ \t]*:", re.I | re.M)
 
 
 def after_sales_topic(message: str) -> str | None:
@@ -121,12 +98,6 @@ def classify(message: str) -> str:
     return "product_search"
 
 
-def detect_injection(text: str) -> bool:
-    """True when the text tries to change the assistant's instructions, prices or policies, or to read its prompt."""
-    text = unicodedata.normalize("NFKC", text)
-    return any(p.search(text) for p in INJECTION_PATTERNS)
-
-
 def truncate(text: str, limit: int = MAX_MESSAGE_CHARS) -> tuple[str, str | None]:
     """The text cut to `limit` characters (at a space when one is near the end) and a notice, or (text, None)."""
     if len(text) <= limit:
@@ -141,7 +112,7 @@ def truncate(text: str, limit: int = MAX_MESSAGE_CHARS) -> tuple[str, str | None
 def sanitize_untrusted(text: str) -> str:
     """Text from a user or the catalog made safe to quote inside a prompt: invisible characters removed and role
     markers ("<|system|>", "[INST]", "### system", "assistant:") turned into plain words."""
-    text = INVISIBLE.sub("", unicodedata.normalize("NFKC", text))
+    text = plain_form(text)  # NFKC, invisible characters removed
     text = ROLE_TOKEN.sub(lambda m: "(" + (m.group(1) or m.group(2) or m.group(3)).lower() + ")", text)
     text = ROLE_HEADING.sub(lambda m: f"{m.group(1)}{m.group(2)} -", text)
     text = ROLE_PREFIX.sub(lambda m: f"{m.group(1)}{m.group(2)} -", text)

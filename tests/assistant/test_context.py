@@ -117,7 +117,7 @@ def test_script_jacket_then_yoga_mat(vocab):
     c = t.constraints
     assert (c.max_price, c.exclude_brands, c.colour, c.size, c.soft) == (None, [], None, None, {})
     assert t.intent_text == "yoga mat" and state.topic == "Yoga Mats"
-    assert state.topic_messages == ["actually I need a yoga mat"] and len(state.messages) == 7
+    assert state.topic_texts == ["yoga mat"]  # the jacket turns left the intent text with the topic
 
 
 def test_new_topic_keeps_constraints_stated_in_the_same_message(vocab):
@@ -239,12 +239,27 @@ def test_reference_out_of_range_gives_a_notice(vocab):
     assert t.referenced == [] and "haven't shown" in t.notices[0]
 
 
-def test_shown_history_is_kept(vocab):
+def test_references_resolve_against_the_last_shown_list(vocab):
     state = SessionState()
     state.record_shown(SHOWN[:2])
     state.record_shown(SHOWN[2:])
-    assert state.shown == SHOWN[2:] and state.shown_before == [SHOWN[:2]]
+    assert state.shown == SHOWN[2:]
     assert [p.id for p in update_context(state, "the first one", vocab).referenced] == ["J3"]
+
+
+def test_session_state_stays_bounded_over_many_turns(vocab):
+    import pickle
+
+    state = SessionState()
+    messages = ["waterproof hiking jacket under $100", "cheaper?", "not Northpeak", "the second one in blue",
+                "more like that", "any with a hood", "in green"]
+    sizes = []
+    for n in range(300):
+        update_context(state, messages[n % len(messages)] + f" {n}", vocab)
+        state.record_shown(SHOWN)
+        if n in (49, 299):
+            sizes.append(len(pickle.dumps(state)))
+    assert len(state.topic_texts) <= 6 and sizes[1] < 1.2 * sizes[0], sizes
 
 
 # ---- kinds, injection, truncation ----------------------------------------------------------------------------------
@@ -308,8 +323,8 @@ def test_long_message_is_truncated_with_notice(vocab):
 
 def test_role_markers_are_sanitised_before_storing(vocab):
     state = SessionState()
-    update_context(state, "<|system|> tents", vocab)
-    assert "<|" not in state.messages[0]
+    t = update_context(state, "<|system|> tents", vocab)
+    assert t.injection and all("<|" not in x for x in [*state.topic_texts, t.intent_text])
 
 
 # ---- speed ---------------------------------------------------------------------------------------------------------
