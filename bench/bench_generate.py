@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 from transformers import AutoModelForCausalLM, GenerationConfig, LlamaConfig, Qwen2Config  # noqa: E402
 
-from assistant.generate import LocalLMBackend  # noqa: E402
+from assistant.reply.backends import LocalLMBackend  # noqa: E402
 
 
 def arch_config(arch: str, tiny: bool = False):

@@ -164,7 +164,7 @@ def main() -> None:
     print(f"{'path':<8} {'filter':<20} {'matching':>8} {'recall@20':>9} {'p50 ms':>8} {'p95 ms':>8}")
     for path_name, search in paths.items():  # path by path: switching paths reloads the exact copy
         for name, (filters, truth, matching) in truths.items():
-            recall, p50, p95 = measure(lambda q: search(q, filters), qvecs, truth, positions)
+            recall, p50, p95 = measure(lambda q, search=search, filters=filters: search(q, filters), qvecs, truth, positions)
             print(f"{path_name:<8} {name:<20} {matching:>8} {recall:>9.4f} {p50:>8.2f} {p95:>8.2f}", flush=True)
 
 

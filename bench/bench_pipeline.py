@@ -1,5 +1,5 @@
 """Latency of one chat turn through the whole pipeline on CPU: how long until the products are ready, and until
-the first reply token, over a demo shop of 10,000 products served exactly as the app serves it (assistant.shop:
+the first reply token, over a demo shop of 10,000 products served exactly as the app serves it (assistant.serving.shop:
 hybrid retrieval, hybrid recommender, fast purchase predictor, policies).
 
     python bench/bench_pipeline.py                           # 10,000 products; template replies + local SmolLM2
@@ -49,9 +49,9 @@ def time_turns(shop, sessions: int, prefix: str, max_turns: int | None = None) -
             t0 = time.perf_counter()
             got_first = False
             for event in shop.assistant.respond(f"{prefix}-{n}", message, user):
-                if event["type"] == "products":
+                if event.type == "products":
                     ready.append(time.perf_counter() - t0)
-                elif event["type"] in ("token", "replace") and not got_first:
+                elif event.type in ("token", "replace") and not got_first:
                     first.append(time.perf_counter() - t0)
                     got_first = True
             whole.append(time.perf_counter() - t0)
@@ -70,8 +70,9 @@ def main() -> None:
 
     import torch
 
-    from assistant.generate import LocalLMBackend, TemplateBackend
-    from assistant.shop import load_shop
+    from assistant.reply.backends import LocalLMBackend
+    from assistant.reply.template import TemplateBackend
+    from assistant.serving.shop import load_shop
     from catalog.build import build_demo_catalog
     from catalog.config import CatalogConfig
     from catalog.index import ProductIndex

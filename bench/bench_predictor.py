@@ -41,25 +41,31 @@ def main() -> int:
     import torch
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
-    from assistant.eval_recbole import cached_item_embeddings, sample_rows
-    from assistant.predictor import CrossEncoderPredictor, FeaturePredictor, context_text, rerank_top, top_candidates
-    from assistant.shop_data import load_dataset
-    from assistant.train import build_recommender, candidate_groups
+    from assistant.recsys.build import build_recommender
+    from assistant.recsys.data import item_vectors, load_dataset, sample_rows
+    from assistant.recsys.predictor import (
+        CrossEncoderPredictor,
+        FeaturePredictor,
+        context_text,
+        rerank_top,
+        top_candidates,
+    )
+    from assistant.recsys.train import candidate_groups
     from catalog.embed import resolve_model_path
 
     torch.manual_seed(args.seed)
     print(f"device {args.device}, torch threads {torch.get_num_threads()}, max_length {args.max_length}")
     data, meta = load_dataset(args.data)
-    rec = build_recommender(data, cached_item_embeddings(data), meta, data.train_sequences())
+    rec = build_recommender(data.interactions("train"), item_vectors(data), meta, data.item_ids)
     rows = [r for r in sample_rows(data.valid, args.shoppers + 500, args.seed) if r.history]
     bench_rows, fit_rows = rows[:args.shoppers], rows[args.shoppers:]
-    hist = lambda r: [(i, "purchase", float(p)) for p, i in enumerate(r.history)]  # noqa: E731
+    hist = lambda r: r.typed_history()  # noqa: E731
 
     feat_dir = os.path.join(args.model_dir or "", "features")
     if args.model_dir and os.path.isdir(feat_dir):
         fp, how = FeaturePredictor.load(feat_dir, rec, meta), f"trained ({feat_dir})"
     else:
-        groups = candidate_groups(rec, [(r.history, r.target) for r in fit_rows], 50, data.padding, progress=False)
+        groups = candidate_groups(rec, [(r.typed_history(), r.target) for r in fit_rows], 50, data.padding, progress=False)
         fp, how = FeaturePredictor(rec, meta).fit(*zip(*[(g[0], g[1], g[2]) for g in groups])), f"fit on {len(groups)} valid rows"
     ce_dir = os.path.join(args.model_dir or "", "cross_encoder")
     if args.model_dir and os.path.isdir(ce_dir):

@@ -19,7 +19,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from assistant.recommend import EVENT_WEIGHTS, HybridRecommender, RecommenderConfig  # noqa: E402
+from assistant.recsys.predictor import rank_for_user  # noqa: E402
+from assistant.recsys.recommend import EVENT_WEIGHTS, HybridRecommender, RecommenderConfig  # noqa: E402
 
 
 def rss_mb() -> float:
@@ -80,19 +81,19 @@ def main() -> None:
     users = [u for u, h in rec.user_histories.items() if h]
     picked = [users[i] for i in rng.choice(len(users), size=min(len(users), args.timed + 20), replace=False)]
     for u in picked[:20]:  # warm-up: first calls touch cold memory pages
-        rec.recommend_for_user(u, k=10)
+        rank_for_user(rec, rec.history_of(u), k=10)
     lat = []
     hist_len = []
     for u in picked[20:]:
         t = time.perf_counter()
-        idx, _ = rec.recommend_for_user(u, k=10)
+        idx, _ = rank_for_user(rec, rec.history_of(u), k=10)
         lat.append((time.perf_counter() - t) * 1000.0)
         hist_len.append(len(rec.user_histories[u]))
         assert len(idx) == 10
     lat = np.array(lat)
     t = time.perf_counter()
     rec.add_event(picked[20], int(rng.integers(args.items)), "purchase")
-    rec.recommend_for_user(picked[20], k=10)
+    rank_for_user(rec, rec.history_of(picked[20]), k=10)
     live_ms = (time.perf_counter() - t) * 1000.0
     cold = []
     for _ in range(50):
@@ -102,7 +103,7 @@ def main() -> None:
     print(f"recommend(k=10), {len(lat)} users (history length mean {np.mean(hist_len):.1f}, max {max(hist_len)}): "
           f"p50 {np.percentile(lat, 50):.2f} ms, p95 {np.percentile(lat, 95):.2f} ms, p99 {np.percentile(lat, 99):.2f} ms, "
           f"max {lat.max():.2f} ms")
-    print(f"add_event + recommend_for_user: {live_ms:.2f} ms; cold start (empty history) p95 {np.percentile(cold, 95):.2f} ms")
+    print(f"add_event + rank_for_user: {live_ms:.2f} ms; cold start (empty history) p95 {np.percentile(cold, 95):.2f} ms")
     print(f"peak RSS {rss_mb():.0f} MB; BLAS threads {args.threads}; load average {os.getloadavg()[0]:.1f} "
           f"on {os.cpu_count()} CPUs (timings on a shared machine are upper bounds)")
 

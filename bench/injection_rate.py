@@ -1,9 +1,9 @@
 """Prompt-injection detector: catch rate per attack group and false positives on ordinary shopping text.
 
-    python bench/injection_rate.py              # the corpus of tests/assistant/injection_corpus.py + ../shared/data
+    python bench/injection_rate.py              # the corpus of tests/assistant/dialogue/injection_corpus.py + ../shared/data
     python bench/injection_rate.py --misses     # also list every missed attack and every false positive
 
-Attacks and benign messages come from tests/assistant/injection_corpus.py. False positives are also counted on the
+Attacks and benign messages come from tests/assistant/dialogue/injection_corpus.py. False positives are also counted on the
 real shopping queries of ../shared/data (ESCI) and, when present, on the customer-service requests (Bitext) and the
 CLINC150 utterances, which the detector was never tuned on. Prints per-message time as well.
 """
@@ -20,8 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from assistant.injection import detect_injection, injection_reason  # noqa: E402
-from tests.assistant.injection_corpus import ATTACKS, BENIGN, esci_queries  # noqa: E402
+from assistant.dialogue.injection import detect_injection, injection_reason  # noqa: E402
+from tests.assistant.dialogue.injection_corpus import ATTACKS, BENIGN, esci_queries  # noqa: E402
 
 SHARED_DATA = ROOT.parent / "shared" / "data"
 

@@ -63,13 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from catalog.config import CatalogConfig
 
-    config = CatalogConfig()
-    if args.data_dir:
-        config.data_dir = type(config.data_dir)(args.data_dir)
-    if args.chroma_url:
-        config.chroma_url = args.chroma_url
-    if args.embed_model:
-        config.embed_model = args.embed_model
+    config = CatalogConfig.from_env(data_dir=args.data_dir, chroma_url=args.chroma_url, embed_model=args.embed_model)
     try:
         return COMMANDS[args.command](args, config)
     except UserError as e:

@@ -20,6 +20,14 @@ from pathlib import Path
 
 from catalog.schema import Event, Product
 
+# Shopper words for the demo's category names (the dialogue layer uses them only for categories a catalog has).
+DEMO_CATEGORY_SYNONYMS = {"sneaker": "Running Shoes", "trainer": "Running Shoes", "earbud": "Headphones",
+                          "earphone": "Headphones", "headset": "Headphones", "coat": "Jackets", "parka": "Jackets",
+                          "raincoat": "Jackets", "rucksack": "Backpacks", "daypack": "Backpacks", "skillet": "Cookware",
+                          "moisturiser": "Skincare", "moisturizer": "Skincare", "serum": "Skincare", "shampoo": "Haircare",
+                          "perfume": "Fragrance", "cologne": "Fragrance", "duvet": "Bedding", "sheet": "Bedding",
+                          "notebook": "Laptops", "weight": "Dumbbells", "trowel": "Tools", "shear": "Tools"}
+
 # -----------------------------------------------------------------------------
 # vocabularies
 

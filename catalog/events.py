@@ -19,7 +19,7 @@ import os
 import sqlite3
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Iterable, Iterator
 
 from catalog.schema import EVENT_TYPES, Event
@@ -72,7 +72,7 @@ def parse_timestamp(value: Any) -> float:
             except ValueError:
                 raise ValueError(f"timestamp {value!r} is neither unix seconds nor ISO 8601") from None
             if dt.tzinfo is None:
-                dt = dt.replace(tzinfo=timezone.utc)
+                dt = dt.replace(tzinfo=UTC)
             ts = dt.timestamp()
     else:
         raise ValueError(f"timestamp {value!r} is neither unix seconds nor ISO 8601")

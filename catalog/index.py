@@ -17,9 +17,9 @@ from urllib.parse import urlparse
 import numpy as np
 
 from catalog.config import CatalogConfig
+from catalog.embed import DEFAULT_MODEL, ChromaEmbeddingFunction, Embedder, get_embedder
 from catalog.exact import ExactSearch
 from catalog.lexical import LexicalIndex, fuse
-from catalog.embed import DEFAULT_MODEL, ChromaEmbeddingFunction, Embedder, get_embedder
 from catalog.schema import Product
 
 # HNSW settings chosen with bench/bench_index.py: Chroma's defaults (M=16, ef=100) gave recall@20 of 0.50 on
@@ -287,6 +287,13 @@ class ProductIndex:
         found = self.collection.get(ids=list(ids), include=["documents"])
         by_id = {pid: _product(doc) for pid, doc in zip(found["ids"], found["documents"])}
         return [by_id[i] for i in ids if i in by_id]
+
+    def vectors(self, ids: list[str]) -> tuple[list[str], np.ndarray]:
+        """The stored vectors of these products (unknown ids are left out), in the order found."""
+        if not ids:
+            return [], np.zeros((0, 0), dtype=np.float32)
+        found = self.collection.get(ids=list(ids), include=["embeddings"])
+        return list(found["ids"]), np.asarray(found["embeddings"], dtype=np.float32)
 
     def all_products(self) -> Iterator[Product]:
         for batch in self._pages(include=["documents"]):

@@ -9,7 +9,7 @@ import csv
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from catalog.clean import CleanResult, Reject, clean_table
@@ -76,7 +76,7 @@ def write_rejects(config: CatalogConfig, source: str, result: CleanResult) -> Pa
     if not (result.rejects or result.duplicates or result.warnings):
         return None
     config.rejects_dir.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     out = config.rejects_dir / f"{stamp}-{Path(source).stem}.csv"
     with out.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)

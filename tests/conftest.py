@@ -37,14 +37,15 @@ def demo_shop(tmp_path_factory, embedder):
 
 @pytest.fixture(scope="session")
 def shop(demo_shop, tmp_path_factory):
-    """The demo shop loaded as the app serves it (assistant.shop.Shop), with the template reply backend.
+    """The demo shop loaded as the app serves it (assistant.serving.shop.Shop), with the template reply backend.
     Shared by the whole test session: tests that log events or chat use their own user and session ids."""
-    from assistant.generate import TemplateBackend
-    from assistant.shop import load_shop
-
     import shutil
     import sqlite3
     from dataclasses import replace
+
+    from assistant.recsys.train import ensure_fast_predictor
+    from assistant.reply.template import TemplateBackend
+    from assistant.serving.shop import load_shop
 
     config, index, _ = demo_shop
     # Own behaviour store, chat log and models (tests here log events), same read-only product index.
@@ -52,7 +53,7 @@ def shop(demo_shop, tmp_path_factory):
     with sqlite3.connect(str(config.events_path)) as src, sqlite3.connect(str(own.events_path)) as dst:
         src.backup(dst)
     shutil.copytree(config.data_dir / "demo", own.data_dir / "demo")
-    return load_shop(own, backend=TemplateBackend(), index=index, log=lambda s: None)
+    return load_shop(own, backend=TemplateBackend(), index=index, log=lambda s: None, prepare=ensure_fast_predictor)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_app import API_KEY, MD_TITLE, XSS_TITLE, free_port, running_app
+from tests.test_app import API_KEY, XSS_TITLE, free_port, running_app
 
 CHROMIUM = Path("/usr/bin/chromium")
 WAIT_MS = 60_000  # a first turn on a loaded 2-core machine includes loading the encoder's first batch

@@ -11,7 +11,14 @@ import pandas as pd
 import pytest
 
 from catalog.demo import (
-    COMPLEMENTS, DEMO_PERSONAS, LEAVES, TIER_OF, generate_events, generate_products, policy_documents, user_tastes,
+    COMPLEMENTS,
+    DEMO_PERSONAS,
+    LEAVES,
+    TIER_OF,
+    generate_events,
+    generate_products,
+    policy_documents,
+    user_tastes,
     write_demo_files,
 )
 from catalog.schema import EVENT_TYPES, Product

@@ -1,0 +1,328 @@
+"""Conversation context: the shopper's constraints carried across turns, references to shown products, and the text
+to embed for each turn. Rule-based and deterministic; one message takes well under 2 ms.
+
+    vocab = Vocabulary.from_products(products)
+    state = SessionState()
+    turn = update_context(state, "waterproof hiking jacket under $100", vocab)
+    hits = index.search(turn.intent_text, filters=turn.filters())
+    state.record_shown([h.product for h in hits[:4]])
+
+This module holds the session (`SessionState`, `TurnContext`), reads and resolves references ("the second one",
+"the Northpeak one", "the cheapest one", "that one"), tracks the topic, builds the intent text, and applies each
+message to the carried constraints. What a message says about prices, brands, colours, sizes and so on is read by
+assistant.dialogue.constraints, which also defines `Vocabulary` and `Constraints` (re-exported here); this module imports from
+it, never the other way round.
+
+Documented choices:
+- "around $100" is a hard band of +-25% (AROUND_BAND: $75-$125) plus a soft "price_target" for ranking.
+- "cheaper" sets max_price one cent below the cheapest product shown last turn (or referenced: "cheaper than the
+  second one"), so every new result is cheaper than everything already seen; with nothing shown it lowers the
+  current max by 20%, or only adds the soft "prefer_cheaper". "more expensive"/"premium" mirror it upwards.
+- A message flagged as prompt injection changes no constraint and no topic; after-sales, off-topic and smalltalk
+  messages leave the constraints alone too.
+- A message naming a category other than the current topic's starts a new topic: constraints reset, except those
+  stated in that same message, and earlier messages leave the intent text.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Iterable
+
+from assistant.dialogue.constraints import (
+    MAX_PRICE,
+    NUMBER_WORDS,
+    ParsedMessage,
+    blank,
+    parse_clears_and_stock,
+    parse_constraints,
+    take,
+)
+from assistant.dialogue.constraints import Constraints as Constraints  # re-exported for callers
+from assistant.dialogue.injection import detect_injection
+from assistant.dialogue.intent import after_sales_topic, classify
+from assistant.dialogue.sanitize import sanitize_untrusted, truncate
+from assistant.dialogue.vocabulary import Vocabulary as Vocabulary
+from catalog.schema import Product
+
+if TYPE_CHECKING:
+    from catalog.index import SearchFilters
+
+AROUND_BAND = 0.25  # "around 100" -> 75..125 as hard limits
+CHEAPER_STEP = 0.01  # "cheaper" -> strictly below the cheapest shown price
+NO_SHOWN_FACTOR = 0.8  # "cheaper" with nothing shown: 80% of the current max (and 1/0.8 upwards)
+MAX_TOPIC_MESSAGES = 6  # earlier messages of the topic that go into the intent text
+
+ORDINALS = {"first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "fourth": 3, "4th": 3, "fifth": 4,
+            "5th": 4, "sixth": 5, "6th": 5, "last": -1}
+REFERENCE_NOUNS = {"one", "ones", "option", "item", "result", "product", "pick", "choice"}  # "the second one"
+# Words after "the first"/"the last" that make it time, not a product: "the last time", "the first thing".
+NOT_REFERENCE_NEXT = {"time", "times", "year", "years", "month", "week", "day", "days", "order", "purchase", "few",
+                      "couple", "thing", "things", "step", "minute", "moment", "place", "date", "name", "page"}
+
+# "the cheapest one", "the best rated of them": a reference picked by price or rating among the shown products.
+SUPERLATIVE_RE = re.compile(r"\bthe\s+(?P<s>cheapest|least expensive|most expensive|priciest|best[- ]rated|"
+                            r"highest[- ]rated|top[- ]rated)\s+(?:one|of (?:them|those|these))\b")
+# Ordinal references: "the second one", "#2", "number 2", "the first two", "the last one".
+ORDINAL_RE = re.compile(r"\b(?P<the>the\s+)?(?P<ord>first|second|third|fourth|fifth|sixth|1st|2nd|3rd|4th|5th|6th|"
+                        r"last)\b(?:\s+(?P<next>[a-z']+))?")
+NUMBERED_RE = re.compile(r"(?:#\s*|\b(?:number|no\.|option|item|result|product)\s*)(?P<n>[1-9])\b(?!\s*(?:pack|%))")
+FIRST_N_RE = re.compile(r"\b(?:the\s+)?(?:first|top)\s+(?P<n>two|three|four|five|[2-5])\b(?!\s*(?:stars?|packs?|"
+                        r"pairs?|%))")
+# "that one", "is it ...", "more like that", "it in blue": the product talked about last.
+PRONOUN_RE = re.compile(r"\b(?:that|this)\s+one\b|\b(?:like|about|of|buy|get|want|take|see|have|has|is|does|do|"
+                        r"compare|order|prefer)\s+(?P<p>it|that|this|them|those|these)\b|\b(?:it|that|this)\s+(?:in|"
+                        r"comes?|come)\b")
+# "more like that", "something similar", "alternatives": reference mode "similar".
+SIMILAR_RE = re.compile(r"\b(?:more|others?|something|anything|ones?|items?|stuff|products?|options?|things?)\s+"
+                        r"(?:just\s+|exactly\s+|a bit\s+)?like\b|\bsimilar\b|\balternatives?\b|\bcomparable\b|"
+                        r"\b(?:in|of) the same (?:style|kind|type)\b")
+# "does it come in red", "other colours": reference mode "variant" (same model, other option).
+VARIANT_RE = re.compile(r"\bcomes?\s+in\b|\bavailable\s+in\b|\bother\s+(?:colou?rs?|sizes?)\b|"
+                        r"\bdifferent\s+(?:colou?rs?|sizes?)\b|\bsame (?:one|model|thing) (?:in|but)\b")
+
+
+@dataclass
+class SessionState:
+    """One shopper's conversation memory."""
+
+    # Only what the next turn reads is kept, each list bounded, so a session's memory stays the same after
+    # 1,000 turns as after 10 (a 150-turn session used to hold 12 MB).
+    constraints: Constraints = field(default_factory=Constraints)
+    topic_texts: list[str] = field(default_factory=list)  # search words of the topic's last messages (intent text)
+    shown: list[Product] = field(default_factory=list)  # products shown last turn, in display order
+    topic: str | None = None  # the current topic's category
+    last_referenced: list[Product] = field(default_factory=list)
+
+    def record_shown(self, products: Iterable[Product]) -> None:
+        """Call after each reply with the products it displayed."""
+        self.shown = list(products)
+
+    def recent_referenced(self) -> list[Product]:
+        """The products referred to last, while they are still on screen."""
+        on_screen = {p.id for p in self.shown}
+        return [p for p in self.last_referenced if p.id in on_screen]
+
+
+@dataclass
+class TurnContext:
+    constraints: Constraints  # effective for this turn (a copy; the state holds the carried one)
+    intent_text: str  # what to embed
+    referenced: list[Product] = field(default_factory=list)
+    reference_mode: str | None = None  # "similar", "variant", "detail" or None
+    new_topic: bool = False
+    kind: str = "product_search"  # see assistant.dialogue.intent.classify
+    notices: list[str] = field(default_factory=list)
+    injection: bool = False
+    after_sales_topic: str | None = None  # a policy id when kind is "after_sales"
+
+    def filters(self) -> SearchFilters:
+        """The hard constraints, leaving out the referenced products when asking for similar ones."""
+        return self.constraints.to_filters([p.id for p in self.referenced] if self.reference_mode == "similar" else [])
+
+
+# ---- reading references in one message -----------------------------------------------------------------------------
+
+@dataclass
+class _Parsed(ParsedMessage):
+    """A message's constraints (see assistant.dialogue.constraints) plus its references to shown products."""
+
+    ordinals: list[tuple[int, str]] = field(default_factory=list)  # (index into shown, -1 = last; the words)
+    pronoun: str | None = None  # "one" or "many"
+    superlative: str | None = None  # "cheapest", "most expensive", "best rated", ...
+    similar: bool = False
+    variant: bool = False
+
+    def product_signal(self) -> bool:
+        return super().product_signal() or bool(self.ordinals or self.superlative)
+
+
+def _parse(text: str, vocab: Vocabulary, state: SessionState) -> _Parsed:
+    # The steps run in this order, each blanking out the words it used (see assistant.dialogue.constraints).
+    p = _Parsed()
+    work = text.lower().replace("\u2019", "'")
+    p.similar, p.variant = bool(SIMILAR_RE.search(work)), bool(VARIANT_RE.search(work))
+    work = parse_clears_and_stock(p, work)
+    work = _parse_references(p, work)
+    parse_constraints(p, work, text, vocab, state.topic)
+    return p
+
+
+def _parse_references(p: _Parsed, work: str) -> str:
+    matches, work = take(FIRST_N_RE, work)
+    for m in matches:
+        n = NUMBER_WORDS.get(m.group("n")) or int(m.group("n"))
+        p.ordinals += [(i, m.group(0).strip()) for i in range(n)]
+    matches, work = take(NUMBERED_RE, work)
+    p.ordinals += [(int(m.group("n")) - 1, m.group(0).strip()) for m in matches]
+    for m in ORDINAL_RE.finditer(work):
+        nxt = m.group("next") or ""
+        if nxt in REFERENCE_NOUNS or (m.group("the") and nxt not in NOT_REFERENCE_NEXT):
+            p.ordinals.append((ORDINALS[m.group("ord")], m.group(0).strip()))
+            work = blank(work, m.start(), m.end() if nxt in REFERENCE_NOUNS else m.end("ord"))
+    matches, work = take(SUPERLATIVE_RE, work)
+    if matches:
+        p.superlative = matches[0].group("s").replace("-", " ")
+    matches, work = take(PRONOUN_RE, work)
+    if matches:
+        p.pronoun = "many" if matches[-1].group("p") in ("them", "those", "these") else "one"
+    return work
+
+
+# ---- applying a message to the session -----------------------------------------------------------------------------
+
+def _resolve(p: _Parsed, state: SessionState, notices: list[str]) -> list[Product]:
+    shown = state.shown
+    refs: list[Product] = []
+    for index, words in p.ordinals:
+        if shown and -len(shown) <= index < len(shown):
+            if shown[index] not in refs:
+                refs.append(shown[index])
+        elif shown:
+            notices.append(f"I showed {len(shown)} products, so I can't tell which one \"{words}\" means.")
+        else:
+            notices.append("I haven't shown any products yet, so I can't tell which one you mean.")
+    if p.ref_brand:
+        match = next((x for x in shown if x.brand.lower() == p.ref_brand.lower()), None)
+        if match and match not in refs:
+            refs.append(match)
+    priced = [x for x in shown if x.price is not None]
+    rated = [x for x in shown if x.rating is not None]
+    if p.superlative in ("cheapest", "least expensive") and priced:
+        refs.append(min(priced, key=lambda x: x.price))
+    elif p.superlative in ("most expensive", "priciest") and priced:
+        refs.append(max(priced, key=lambda x: x.price))
+    elif p.superlative and rated:
+        refs.append(max(rated, key=lambda x: x.rating))
+    # "that one", "is it ...", and "similar ones" / "other colours?" with nothing named: the last one talked about.
+    if not refs and not p.ordinals and (p.pronoun or p.similar or p.variant) and shown:
+        recent = state.recent_referenced()
+        refs = (recent if len(recent) > 1 else list(shown)) if p.pronoun == "many" else (recent[:1] or shown[:1])
+    return refs
+
+
+def _apply_prices(c: Constraints, p: _Parsed, basis: list[Product]) -> None:
+    for _, op, a, b in p.prices:
+        if op in ("range", "around") or "price_target" in c.soft:
+            c.soft.pop("price_target", None)
+            c.min_price = c.max_price = None
+        if op == "range":
+            c.min_price, c.max_price = a, b
+        elif op == "around":
+            c.soft["price_target"] = a
+            c.min_price, c.max_price = round(a * (1 - AROUND_BAND), 2), round(a * (1 + AROUND_BAND), 2)
+        elif op == "max":
+            c.max_price = a
+            c.min_price = c.min_price if c.min_price is None or c.min_price <= a else None
+        else:
+            c.min_price = a
+            c.max_price = c.max_price if c.max_price is None or c.max_price >= a else None
+    if p.prices or not p.relative:
+        return
+    prices = [x.price for x in basis if x.price is not None]
+    if p.relative == "cheaper":
+        c.soft.pop("prefer_pricier", None)
+        c.soft["prefer_cheaper"] = 1.0
+        limit = min(prices) - CHEAPER_STEP if prices else (c.max_price * NO_SHOWN_FACTOR if c.max_price else None)
+        if limit is not None and limit > 0:
+            if c.soft.pop("price_target", None) is not None:
+                c.min_price = None
+            c.max_price = round(min(limit, c.max_price) if c.max_price is not None else limit, 2)
+            c.min_price = c.min_price if c.min_price is None or c.min_price < c.max_price else None
+    else:
+        c.soft.pop("prefer_cheaper", None)
+        c.soft["prefer_pricier"] = 1.0
+        limit = max(prices) + CHEAPER_STEP if prices else (c.min_price / NO_SHOWN_FACTOR if c.min_price else None)
+        if limit is not None:
+            if c.soft.pop("price_target", None) is not None:
+                c.max_price = None
+            c.min_price = round(max(limit, c.min_price) if c.min_price is not None else limit, 2)
+            c.max_price = c.max_price if c.max_price is None or c.max_price > c.min_price else None
+
+
+def _apply(c: Constraints, p: _Parsed, state: SessionState, refs: list[Product], new_topic: bool) -> None:
+    if "price" in p.clear:
+        c.min_price = c.max_price = None
+        for key in ("price_target", "prefer_cheaper", "prefer_pricier"):
+            c.soft.pop(key, None)
+    if "brand" in p.clear:
+        c.brands, c.exclude_brands = [], []
+    if "colour" in p.clear:
+        c.colour = None
+        c.soft.pop("avoid_colour", None)
+    if "size" in p.clear:
+        c.size = None
+    if "rating" in p.clear:
+        c.min_rating = None
+    if p.category:
+        c.category = p.category
+    # A relative move is measured against what the shopper saw; after a topic change that means nothing.
+    _apply_prices(c, p, [] if new_topic else (refs or state.shown))
+    excluded = list(p.exclude)
+    if p.other_brands == "one":
+        source = refs or state.recent_referenced() or state.shown[:1]
+        excluded += [x.brand for x in source[:1] if x.brand]
+    elif p.other_brands == "all":
+        excluded += [x.brand for x in (refs if len(refs) > 1 else state.shown) if x.brand]
+    if p.brands:
+        c.brands = list(dict.fromkeys(p.brands))
+        c.exclude_brands = [b for b in c.exclude_brands if b not in c.brands]
+    for brand in excluded:
+        if brand not in c.exclude_brands:
+            c.exclude_brands.append(brand)
+        c.brands = [b for b in c.brands if b.lower() != brand.lower()]
+    if p.colour:
+        c.colour = p.colour
+    avoid = p.soft.get("avoid_colour")
+    if isinstance(avoid, str) and c.colour and c.colour.lower() == avoid.lower():
+        c.colour = None
+    if p.size:
+        c.size = p.size
+    if p.min_rating is not None:
+        c.min_rating = p.min_rating
+    if p.in_stock is not None:
+        c.in_stock_only = p.in_stock
+    c.soft.update(p.soft)
+
+
+def update_context(state: SessionState, message: str, vocab: Vocabulary) -> TurnContext:
+    """Read one user message: update the session's carried constraints and topic, and say what to search for."""
+    text, notice = truncate(message)
+    notices = [notice] if notice else []
+    raw, text = text, sanitize_untrusted(text)
+    # The raw text as well: sanitising rewrites role markers ("<|system|>" -> "(system)"), which hides them.
+    injection = detect_injection(raw) or detect_injection(text)
+    kind = classify(text)
+    p = _parse(text, vocab, state)
+    if kind in ("off_topic", "smalltalk") and p.product_signal():
+        kind = "product_search"
+    if kind == "after_sales" and (p.prices or p.relative or p.size or p.min_rating):  # "tent with free delivery
+        kind = "product_search"  # under $100" is a search that mentions delivery, not a delivery question
+    if p.invalid_prices:
+        notices.append(f"I ignored the price {', '.join(repr(x) for x in p.invalid_prices[:3])}: a budget has to be "
+                       f"more than $0 and at most ${MAX_PRICE:,.0f}.")
+    refs = _resolve(p, state, notices)
+    mode = None
+    if refs:
+        mode = "similar" if p.similar or p.relative else "variant" if (p.variant or p.colour or p.size) else "detail"
+        state.last_referenced = refs
+    if injection:  # nothing in it is acted on; the search stays where it was
+        intent = " ".join(state.topic_texts[-MAX_TOPIC_MESSAGES:]) or state.constraints.category or ""
+        return TurnContext(state.constraints.copy(), intent, refs, mode, False, kind, notices, True)
+    if kind != "product_search":  # the question itself is what to look up (in the policies, for after-sales)
+        topic = after_sales_topic(text) if kind == "after_sales" else None
+        return TurnContext(state.constraints.copy(), text, refs, mode, False, kind, notices, False, topic)
+    new_topic = p.reset or bool(p.category and state.topic and p.category.lower() != state.topic.lower()
+                                and mode is None)
+    if new_topic:
+        state.constraints, state.topic_texts = Constraints(), []
+        state.topic = None if p.reset else state.topic
+    if p.category:
+        state.topic = p.category
+    _apply(state.constraints, p, state, refs, new_topic)
+    if p.content:
+        state.topic_texts = [*state.topic_texts, p.content][-MAX_TOPIC_MESSAGES:]
+    parts = [x.title for x in refs] if mode in ("similar", "variant") else []
+    parts += state.topic_texts[-MAX_TOPIC_MESSAGES:]
+    intent = " ".join(dict.fromkeys(parts)) or state.constraints.category or text
+    return TurnContext(state.constraints.copy(), intent, refs, mode, new_topic, kind, notices, injection)

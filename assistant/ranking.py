@@ -1,0 +1,205 @@
+"""Ranking the products of one turn: filtered retrieval (dense + BM25, catalog/index.py), then a score per candidate
+from the query similarity, soft preferences, rating, popularity and, for a shopper with a history, the hybrid
+recommender and the purchase predictor; diversity (one colour of a model); a reason per product in a shopper's words.
+When nothing satisfies the hard constraints, the closest products are shown, labelled as not matching.
+
+    ranker = Ranker(index, recommender, predictor, user_key=events.user_key)
+    ranked = ranker.find_products(turn_context, user_id="u00042")     # [RankedProduct, ...] best first
+"""
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from assistant.dialogue.context import TurnContext
+from assistant.events import RankedProduct
+from assistant.recsys.predictor import Predictor, zscore
+from assistant.recsys.recommend import HistoryItem, HybridRecommender
+from assistant.reply.facts import short_title
+from catalog.index import ProductIndex, SearchFilters, SearchHit
+from catalog.schema import Product
+
+log = logging.getLogger("assistant.ranking")
+
+
+@dataclass
+class RankingConfig:
+    top_n: int = 4  # products shown with each reply
+    retrieve_k: int = 50  # candidates fetched from the index before re-ranking
+    w_similarity: float = 1.0  # weight of the query-product cosine (z-scored over the candidates)
+    w_personal: float = 0.35  # weight of the shopper's hybrid recommender score, when a user id has history
+    w_predictor: float = 0.35  # weight of the purchase predictor's probability, when one is active and the user has history
+    w_popularity: float = 0.1  # weight of the behaviour-log popularity: breaks near-ties for every shopper, cold start included
+    w_soft: float = 0.5  # weight of soft preferences (price target, cheaper, feature words)
+    w_rating: float = 0.15  # weight of the rating, shrunk towards 3.5 for products with few reviews
+
+
+class Ranker:
+    def __init__(self, index: ProductIndex, recommender: HybridRecommender | None = None,
+                 predictor: Predictor | None = None, user_key: Callable[[str], str] | None = None,
+                 config: RankingConfig | None = None):
+        self.index = index
+        self.recommender = recommender  # fitted on the catalog's product ids (assistant/recsys/build.py)
+        self.predictor = predictor
+        self.user_key = user_key or (lambda user_id: user_id)  # the behaviour store's (pseudonymised) key of a user id
+        self.config = config or RankingConfig()
+
+    def find_products(self, ctx: TurnContext, user_id: str | None = None) -> list[RankedProduct]:
+        vector = self.index.embedder.encode_one(ctx.intent_text or "popular products")
+        if ctx.reference_mode == "similar" and ctx.referenced:
+            ids, vectors = self.index.vectors([p.id for p in ctx.referenced])
+            if len(ids):
+                vector = _normalise(vector + 2.0 * vectors.mean(axis=0))  # "more like that": mostly the item
+        filters = ctx.filters()  # out-of-stock products stay findable unless asked; the reply says so
+        hits = self.index.search(vector, k=self.config.retrieve_k, filters=filters, text=ctx.intent_text)
+        matches = True
+        if not hits:
+            # Nothing satisfies every constraint: show the closest products, clearly labelled as not matching,
+            # giving up the least essential constraints first (price, then colour/size/rating, then brands).
+            matches = False
+            for relaxed in _relaxations(filters):
+                hits = self.index.search(vector, k=self.config.retrieve_k, filters=relaxed, text=ctx.intent_text)
+                if hits:
+                    break
+        if not hits:
+            return []
+        scores = self._rank_scores(hits, ctx, user_id)
+        order = _diverse(np.argsort(-scores, kind="stable"), [h.product for h in hits], self.config.top_n,
+                         allow_variants=ctx.reference_mode == "variant")
+        personal = self._personal_reasons(user_id, [hits[i].product for i in order])
+        return [RankedProduct(hits[i].product, self._reason(hits[i].product, ctx, matches, personal.get(hits[i].product.id)),
+                              float(scores[i]), matches) for i in order]
+
+    def _rank_scores(self, hits: list[SearchHit], ctx: TurnContext, user_id: str | None) -> np.ndarray:
+        cfg = self.config
+        similarity = zscore(np.array([h.score for h in hits]))
+        soft = np.array([_soft_score(h.product, ctx) for h in hits])
+        rating = np.array([_shrunk_rating(h.product) for h in hits])
+        total = cfg.w_similarity * similarity + cfg.w_soft * soft + cfg.w_rating * zscore(rating)
+        rec = self.recommender
+        if rec is None:
+            return total
+        ids = [h.product.id for h in hits]
+        known = np.array([i in rec.id_to_index for i in ids])
+        positions = np.array([rec.id_to_index.get(i, 0) for i in ids], dtype=np.int64)
+        total += cfg.w_popularity * zscore(np.where(known, rec.popularity[positions], 0.0))
+        history = self.history(user_id)
+        if history:
+            personal = rec.score_all(history)[positions]
+            total += cfg.w_personal * zscore(np.where(known, personal, 0.0))
+            if self.predictor is not None and known.any():
+                predicted = np.zeros(len(hits))
+                try:
+                    predicted[known] = self.predictor.score(history, positions[known])
+                    total += cfg.w_predictor * zscore(predicted)
+                except Exception as exc:  # noqa: BLE001 - ranking still works without the predictor
+                    log.warning("purchase predictor failed, ranking without it: %s", exc)
+        return total
+
+    def history(self, user_id: str | None) -> list[HistoryItem]:
+        if self.recommender is None or not user_id:
+            return []
+        return self.recommender.history_of(self.user_key(str(user_id)))
+
+    def _personal_reasons(self, user_id: str | None, products: list[Product]) -> dict[str, str]:
+        """"often bought with X" (item CF) or "similar to X you viewed" (content), from the shopper's own history."""
+        rec = self.recommender
+        history = self.history(user_id)[-20:]
+        if not history:
+            return {}
+        seen = [i for i, _, _ in history]
+        titles = {p.id: p.title for p in self.index.get([rec.index_to_id[i] for i in set(seen)])}
+        reasons = {}
+        for p in products:
+            j = rec.id_to_index.get(p.id)
+            if j is None:
+                continue
+            co = rec.knn[seen, j].toarray().ravel()
+            if co.size and co.max() > 0:
+                reasons[p.id] = f"often bought with {short_title(titles.get(rec.index_to_id[seen[int(co.argmax())]], ''))}"
+        return reasons
+
+    def _reason(self, p: Product, ctx: TurnContext, matches: bool, personal: str | None) -> str:
+        parts = []
+        if not matches:
+            parts.append("closest alternative, does not match every request")
+        elif ctx.constraints.describe():
+            parts.append(f"matches: {ctx.constraints.describe()}")
+        stated = ctx.constraints.describe().lower()
+        words = [w for w, v in ctx.constraints.soft.items() if isinstance(v, (int, float)) and w.isalpha() and
+                 w not in ("prefer_cheaper", "prefer_pricier") and w in _product_text(p) and w not in stated]
+        if words:
+            parts.append(", ".join(words))
+        if personal:
+            parts.append(personal)
+        if p.rating is not None and p.review_count:
+            parts.append(f"rated {p.rating:.1f}/5 by {p.review_count} shoppers")
+        return "; ".join(parts)
+
+
+def _relaxations(f: SearchFilters) -> list[SearchFilters]:
+    keep = dict(category=f.category, exclude_ids=f.exclude_ids)
+    return [
+        SearchFilters(brands=f.brands, exclude_brands=f.exclude_brands, colour=f.colour, size=f.size,
+                      min_rating=f.min_rating, in_stock_only=f.in_stock_only, **keep),
+        SearchFilters(brands=f.brands, exclude_brands=f.exclude_brands, **keep),
+        SearchFilters(**keep),
+        SearchFilters(exclude_ids=f.exclude_ids),
+    ]
+
+
+def _diverse(order: np.ndarray, products: list[Product], n: int, allow_variants: bool = False) -> list[int]:
+    """The best-ranked product of each model: four colours of one jacket are one option, not four. Variants
+    are shown together only when the shopper asked for another colour or size of a product."""
+    chosen, models = [], set()
+    for i in order:
+        model = (products[i].brand.lower(), short_title(products[i].title).lower())
+        if allow_variants or model not in models:
+            chosen.append(int(i))
+            models.add(model)
+        if len(chosen) == n:
+            break
+    return chosen
+
+
+def _soft_score(p: Product, ctx: TurnContext) -> float:
+    """Soft preferences as a bonus: closeness to a price target, cheapness when asked, feature words present."""
+    soft = ctx.constraints.soft
+    score = 0.0
+    target = soft.get("price_target")
+    if isinstance(target, (int, float)) and target > 0 and p.price and p.price > 0:
+        score -= abs(math.log(p.price / target))
+    if soft.get("prefer_cheaper") and p.price:
+        score -= 0.3 * math.log1p(p.price)
+    if soft.get("prefer_pricier") and p.price:
+        score += 0.3 * math.log1p(p.price)
+    text = _product_text(p)
+    for word, value in soft.items():
+        if isinstance(value, (int, float)) and word.isalpha() and word not in ("prefer_cheaper", "prefer_pricier"):
+            score += 1.0 if word in text else 0.0
+    avoid = soft.get("avoid_colour")
+    if isinstance(avoid, str) and avoid and avoid.lower() in str(p.attributes.get("colour", "")).lower():
+        score -= 1.0
+    return score
+
+
+def _product_text(p: Product) -> str:
+    return " ".join([p.title, " ".join(map(str, p.attributes.values())), " ".join(p.tags)]).lower()
+
+
+def _shrunk_rating(p: Product, prior: float = 3.5, strength: float = 10.0) -> float:
+    """A 5.0 from 2 reviews should not beat a 4.6 from 300: Bayesian shrinkage towards the prior."""
+    if p.rating is None:
+        return prior
+    return (p.rating * p.review_count + prior * strength) / (p.review_count + strength)
+
+
+def _normalise(v: np.ndarray) -> np.ndarray:
+    return v / (np.linalg.norm(v) or 1.0)
+
+
+

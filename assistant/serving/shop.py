@@ -1,0 +1,245 @@
+"""The running shop: catalog index, behaviour store, hybrid recommender, purchase predictor, policies and the
+Assistant, loaded once and shared by the Gradio app and the REST API.
+
+    shop = load_shop(CatalogConfig(), backend=make_backend("local"), prepare=ensure_fast_predictor)
+    shop.chat("s1", "waterproof hiking jacket under $100", user_id="u00042")      # a Turn (assistant/events.py)
+    shop.log_event("u00042", "P00017", "add_to_cart")            # stored durably and applied to the recommender at once
+    shop.recommend("u00042", k=8)
+
+Event writes go to SQLite first (the durable record) and then into the live recommender, so a shopper's click
+changes the next answer without retraining. The recommender is built the one way training builds it
+(assistant/recsys/build.py): the same typed events, the index's vectors and the blend weights training saved, so
+the purchase predictor scores exactly the features it was trained and measured on. Serving imports no training
+code: the app's first start passes `prepare` (the training step) in from its entry point.
+"""
+from __future__ import annotations
+
+import re
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from assistant.dialogue.vocabulary import Vocabulary
+from assistant.events import DoneEvent, Turn, TurnEvent, collect_turn
+from assistant.pipeline import Assistant, AssistantConfig
+from assistant.ranking import Ranker
+from assistant.recsys.build import shop_recommender
+from assistant.recsys.data import LeaveOneOutDataset, shop_dataset
+from assistant.recsys.features import ItemMeta
+from assistant.recsys.predictor import Predictor, load_active_predictor, rank_for_user
+from assistant.recsys.recommend import EVENT_WEIGHTS, HybridRecommender
+from assistant.reply.backends import Backend
+from assistant.serving.chatlog import ChatLog
+from assistant.serving.limits import MAX_MESSAGE_CHARS, check_message
+from catalog.build import DemoReport, ensure_demo_catalog
+from catalog.config import CatalogConfig
+from catalog.demo import DEMO_CATEGORY_SYNONYMS
+from catalog.events import AppendReport, EventStore
+from catalog.index import ProductIndex
+from catalog.policies import PolicyIndex
+from catalog.schema import EVENT_TYPES, Product
+
+AGENT_REPLAY_MESSAGES = 6  # the customer's last messages replayed for agent assist: earlier constraints still apply
+
+
+@dataclass
+class Shop:
+    config: CatalogConfig
+    index: ProductIndex
+    events: EventStore
+    recommender: HybridRecommender
+    policies: PolicyIndex
+    assistant: Assistant
+    chatlog: ChatLog | None = None  # redacted transcripts, for the agent-assist view
+    predictor: Predictor | None = None  # the active purchase predictor (None: hybrid ranking alone)
+    predictor_description: str = ""
+    build_report: DemoReport | None = None  # set when this start built the demo shop
+    demo: bool = False  # the built-in demo shop: its users are synthetic, so anyone may act as one
+    _lock: threading.Lock = field(default_factory=threading.Lock)  # recommender histories are shared state
+
+    # ---- catalog -------------------------------------------------------------------------------------------
+
+    def product(self, product_id: str) -> Product | None:
+        found = self.index.get([str(product_id)])
+        return found[0] if found else None
+
+    # ---- chat --------------------------------------------------------------------------------------------------
+
+    def session_key(self, session_id: str, user_id: str | None) -> str:
+        """The conversation a client's session id names, bound to its (proven) user: another user sending the
+        same session id gets a conversation of their own, never this one's constraints or products."""
+        owner = self.events.user_key(str(user_id)) if user_id else "anonymous"
+        return f"{owner}/{session_id}"
+
+    def respond(self, session_id: str, message: str, user_id: str | None = None) -> Iterator[TurnEvent]:
+        """Assistant.respond in the user's own session, with both sides of the turn written to the (redacted)
+        chat log. `user_id` must already be proven (a signed token, the API key, or a demo user): it personalises
+        and it owns the transcript. Raises ValueError (InputTooLong) before any work for an over-long message."""
+        check_message(message)
+        key = self.session_key(session_id, user_id)
+        final = None
+        for event in self.assistant.respond(key, message, user_id):
+            if isinstance(event, DoneEvent):
+                final = event.reply
+            yield event
+        if self.chatlog is not None and final is not None:
+            owner = self.events.user_key(str(user_id)) if user_id else None
+            self.chatlog.append(key, owner, "user", message)
+            self.chatlog.append(key, owner, "assistant", final)
+
+    def reset(self, session_id: str, user_id: str | None = None) -> None:
+        self.assistant.reset(self.session_key(session_id, user_id))
+
+    def transcripts_of(self, user_id: str) -> list[str]:
+        """The stored chat sessions of a user, newest first (for agent assist)."""
+        return self.chatlog.sessions_of(self.events.user_key(str(user_id))) if self.chatlog is not None else []
+
+    def chat(self, session_id: str, message: str, user_id: str | None = None) -> Turn:
+        """The whole turn at once."""
+        return collect_turn(self.respond(session_id, message, user_id))
+
+    def suggest(self, customer_messages: list[str], user_id: str | None = None) -> Turn:
+        """Agent assist: the customer's messages replayed in order through a throwaway session (so constraints
+        said earlier still apply), reset afterwards. Assistant.chat, not Shop.chat: the replay must not be written
+        to the customer's chat log. Only the last AGENT_REPLAY_MESSAGES are replayed. Returns the last turn."""
+        session_id = f"agent-{uuid.uuid4().hex}"
+        out = Turn()
+        said = [m[:MAX_MESSAGE_CHARS] for m in customer_messages if m and m.strip()][-AGENT_REPLAY_MESSAGES:]
+        try:
+            for message in said:
+                out = self.assistant.chat(session_id, message, user_id)
+        finally:
+            self.assistant.reset(session_id)
+        return out
+
+    # ---- behaviour -----------------------------------------------------------------------------------------
+
+    def log_event(self, user_id: str, item_id: str, event_type: str, session_id: str = "",
+                  timestamp: float | None = None) -> AppendReport:
+        """Validate, store durably, then apply to the live recommender. A rejected event comes back in the
+        report with its reason; nothing is applied."""
+        event = {"user_id": user_id, "item_id": item_id, "type": event_type, "session_id": session_id,
+                 "timestamp": time.time() if timestamp is None else timestamp}
+        known = set(self.recommender.id_to_index)
+        report = self.events.append(event, known_items=known)
+        if report.accepted:
+            with self._lock:
+                self.recommender.add_event(self.events.user_key(str(user_id)), self.recommender.id_to_index[str(item_id)],
+                                           event_type, float(event["timestamp"]))
+        return report
+
+    def history(self, user_id: str) -> list[tuple[Product, str, float]]:
+        """(product, event type, timestamp), oldest first, from the durable store."""
+        events = self.events.history(user_id)
+        products = {p.id: p for p in self.index.get(sorted({e.item_id for e in events}))}
+        return [(products[e.item_id], e.type, e.timestamp) for e in events if e.item_id in products]
+
+    def recommend(self, user_id: str | None, k: int = 8) -> list[tuple[Product, float]]:
+        """The shopper's top k (assistant.recsys.predictor.rank_for_user: the hybrid, re-ranked by the purchase
+        predictor when one is active), without what they bought or put in the cart; an unknown or anonymous
+        shopper gets the popularity ranking."""
+        rec = self.recommender
+        with self._lock:
+            history = rec.history_of(self.events.user_key(str(user_id))) if user_id else []
+        owned = [i for i, t, _ in history if t in ("purchase", "add_to_cart")]
+        top, scores = rank_for_user(rec, history, self.predictor, k=k, exclude=owned)
+        products = {p.id: p for p in self.index.get([rec.index_to_id[i] for i in top])}
+        return [(products[rec.index_to_id[i]], float(s)) for i, s in zip(top, scores) if rec.index_to_id[i] in products]
+
+    def profile(self, user_id: str, recent: int = 5) -> dict[str, Any]:
+        """What an agent needs at a glance: recent purchases, and preferences inferred from the whole history
+        (categories and brands weighted by event strength, typical price)."""
+        history = self.history(user_id)
+        categories, brands, prices = Counter(), Counter(), []
+        for p, etype, _ in history:
+            w = EVENT_WEIGHTS.get(etype, 1.0)
+            if p.category:
+                categories[p.category] += w
+            if p.brand:
+                brands[p.brand] += w
+            if etype in ("purchase", "add_to_cart") and p.price:
+                prices.append(p.price)
+        def latest(kinds: tuple[str, ...]) -> list[Product]:  # most recent first, each product once
+            return list({p.id: p for p, etype, _ in reversed(history) if etype in kinds}.values())[:recent]
+
+        return {"user_id": user_id, "events": len(history), "recent_purchases": latest(("purchase",)),
+                "recently_viewed": latest(("view", "click", "add_to_cart")),
+                "top_categories": [c for c, _ in categories.most_common(3)], "top_brands": [b for b, _ in brands.most_common(3)],
+                "typical_price": float(np.median(prices)) if prices else None}
+
+    def demo_users(self, n: int = 5) -> list[str]:
+        """The users with the longest histories: good examples for the "signed in as" selector. None when user
+        ids are pseudonymised: the stored keys cannot be turned back into ids (that is the point)."""
+        if self.events.pseudonymised:
+            return []
+        counts = Counter()
+        for user, hist in self.recommender.user_histories.items():
+            counts[user] = len(hist)
+        return [u for u, _ in counts.most_common(n)]
+
+    def delete_user(self, user_id: str) -> dict[str, int]:
+        """"Delete my data": the user's stored events, live history and chat sessions."""
+        events = self.events.delete_user(user_id)
+        with self._lock:
+            self.recommender.user_histories.pop(self.events.user_key(str(user_id)), None)
+        sessions = self.assistant.forget_user(str(user_id))
+        messages = self.chatlog.delete_user(self.events.user_key(str(user_id))) if self.chatlog is not None else 0
+        return {"events": events, "sessions": sessions, "messages": messages}
+
+
+_ROLE = re.compile(r"^\s*(customer|shopper|user|client|agent|assistant|support)\s*:\s*", re.I)
+
+
+def parse_conversation(text: str) -> list[tuple[str, str]]:
+    """A pasted conversation: one message a line, "customer:"/"agent:" (or user/shopper/client, assistant/support)
+    prefixes optional; a line without one is the customer's. Returns ("customer" | "agent", text) pairs."""
+    turns = []
+    for line in (text or "").splitlines():
+        if not line.strip():
+            continue
+        m = _ROLE.match(line)
+        role = "agent" if m and m.group(1).lower() in ("agent", "assistant", "support") else "customer"
+        turns.append((role, line[m.end():].strip() if m else line.strip()))
+    return [(r, t) for r, t in turns if t]
+
+
+def load_shop(config: CatalogConfig | None = None, backend: Backend | None = None, build_demo: bool = True,
+              assistant_config: AssistantConfig | None = None, log: Callable[[str], None] = print,
+              index: ProductIndex | None = None,
+              prepare: Callable[[LeaveOneOutDataset, ItemMeta, str], object] | None = None) -> Shop:
+    """Open (and on first run build) everything the shop serves from. build_demo=False serves whatever catalog
+    the index already holds (e.g. one ingested with `python -m catalog ingest`). prepare(data, meta, model_dir)
+    runs once the shop's data is read and before the predictor is loaded: the app passes the first-start
+    training of the fast predictor there."""
+    config = config or CatalogConfig()
+    index = index or ProductIndex(config)
+    report = ensure_demo_catalog(config, index=index) if build_demo else None
+    if report:
+        log(report.summary())
+    if index.count() == 0:
+        raise RuntimeError(f"the catalog in {config.data_dir} is empty: ingest one with `python -m catalog ingest FILE`")
+    events = EventStore(str(config.events_path), pseudonym_key=config.pseudonym_key)
+    ids, vectors = index.all_vectors()
+    by_id = {p.id: p for p in index.all_products()}
+    data, meta = shop_dataset([by_id[i] for i in ids], vectors, events.iter_events(), name="shop")
+    models = str(config.data_dir / "models" / "predictor")
+    if prepare is not None:
+        prepare(data, meta, models)
+    rec = shop_recommender(data, meta, models)
+    predictor, description = load_active_predictor(models, rec, meta, data.item_text)
+    policies = PolicyIndex(index.client, index.embedder)
+    assistant_config = assistant_config or AssistantConfig()
+    ranker = Ranker(index, rec, predictor, user_key=events.user_key, config=assistant_config.ranking)
+    demo = build_demo and (config.data_dir / "demo" / "demo_products.jsonl").exists()
+    vocab = Vocabulary.from_products(by_id.values(), synonyms=DEMO_CATEGORY_SYNONYMS if demo else None)
+    assistant = Assistant(index, backend=backend, policies=policies, ranker=ranker, vocab=vocab, config=assistant_config)
+    chatlog = ChatLog(str(config.data_dir / "chats.sqlite3"))
+    return Shop(config, index, events, rec, policies, assistant, chatlog, predictor, description, report, demo=demo)
+
+
+__all__ = ["Shop", "load_shop", "parse_conversation", "EVENT_TYPES"]

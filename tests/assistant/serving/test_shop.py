@@ -1,0 +1,85 @@
+"""The loaded shop: live events change recommendations and the chat's ranking, deletion forgets everything,
+the chat log is redacted."""
+from __future__ import annotations
+
+import numpy as np
+
+from assistant.serving.chatlog import redact
+
+
+def test_shop_has_a_fitted_recommender_over_the_whole_catalog_and_a_predictor(shop):
+    assert shop.recommender.n_items == shop.index.count()
+    assert shop.predictor is not None and "feature model" in shop.predictor_description
+    assert len(shop.demo_users(5)) == 5
+
+
+def test_an_add_to_cart_changes_that_users_recommendations_at_once_and_is_stored(shop):
+    user = "test-shop-cart-user"
+    before = [p.id for p, _ in shop.recommend(user, k=5)]
+    jacket = next(p for p in shop.index.all_products() if "Jackets" in p.category)
+    report = shop.log_event(user, jacket.id, "add_to_cart")
+    assert report.accepted == 1 and not report.rejected
+    after = shop.recommend(user, k=5)
+    assert [p.id for p, _ in after] != before
+    assert jacket.id not in [p.id for p, _ in after]  # already in the cart
+    assert sum("Jackets" in p.category for p, _ in after) >= 3  # similar items now lead
+    assert [e.item_id for e in shop.events.history(user)] == [jacket.id]
+
+
+def test_a_rejected_event_is_reported_and_not_applied(shop):
+    user = "test-shop-bad-event"
+    report = shop.log_event(user, "NO-SUCH-ITEM", "purchase")
+    assert report.accepted == 0 and "unknown item" in report.rejected[0].reason
+    assert shop.recommender.history_of(user) == [] and shop.events.history(user) == []
+
+
+def test_personal_history_changes_the_chat_ranking_for_that_user_only(shop):
+    query = "backpack"
+    anonymous = shop.chat("test-shop-anon", query).products
+    user = "test-shop-personal"
+    liked = [p for p in shop.index.all_products() if "Backpacks" in p.category][-1]
+    for _ in range(3):
+        shop.log_event(user, liked.id, "purchase")
+    personal = shop.chat("test-shop-personal-s", query, user_id=user).products
+    same_brand = lambda ranked: sum(r.product.brand == liked.brand for r in ranked)  # noqa: E731
+    assert same_brand(personal) >= same_brand(anonymous)
+    anon_scores = {r.product.id: r.score for r in anonymous}
+    assert any(abs(r.score - anon_scores[r.product.id]) > 1e-6 for r in personal if r.product.id in anon_scores) \
+        or [r.product.id for r in personal] != [r.product.id for r in anonymous]
+    # Another anonymous shopper still gets the anonymous ranking: nothing leaked.
+    assert [r.product.id for r in anonymous] == [r.product.id for r in shop.chat("test-shop-anon-2", query).products]
+
+
+def test_profile_infers_preferences_from_history(shop):
+    user = shop.demo_users(1)[0]
+    profile = shop.profile(user)
+    assert profile["events"] == len(shop.events.history(user)) > 0
+    assert profile["top_categories"] and profile["top_brands"]
+
+
+def test_delete_user_forgets_events_live_history_sessions_and_chat_log(shop):
+    user = "test-shop-delete-me"
+    item = next(iter(shop.recommender.id_to_index))
+    shop.log_event(user, item, "click")
+    shop.chat("test-shop-delete-session", "my email is ann@example.com, any tents?", user_id=user)
+    key = shop.session_key("test-shop-delete-session", user)
+    assert "[email]" in shop.chatlog.conversation(key)[0]["content"]
+    deleted = shop.delete_user(user)
+    assert deleted == {"events": 1, "sessions": 1, "messages": 2}
+    assert shop.events.history(user) == [] and shop.recommender.history_of(user) == []
+    assert shop.chatlog.conversation(key) == []
+
+
+def test_redact_removes_emails_and_phone_numbers_but_keeps_prices_and_sizes():
+    text = "Call +44 20 7946 0958 or (415) 555-0101, mail a.b@shop.co.uk; budget $1,299.99, size 42, 2 pack"
+    out = redact(text)
+    assert "7946" not in out and "555-0101" not in out and "a.b@shop" not in out
+    assert out.count("[phone]") == 2 and "[email]" in out
+    assert "$1,299.99" in out and "size 42" in out and "2 pack" in out
+
+
+def test_recommend_for_an_unknown_user_is_the_popularity_ranking(shop):
+    ranked = shop.recommend("never-seen-anyone", k=5)
+    pop = shop.recommender.popularity
+    top = np.argsort(-pop, kind="stable")[:5]
+    assert [p.id for p, _ in ranked] == [shop.recommender.index_to_id[i] for i in top]
