@@ -70,6 +70,7 @@ def main() -> None:
 
     import torch
 
+    from assistant.recsys.train import ensure_fast_predictor
     from assistant.reply.backends import LocalLMBackend
     from assistant.reply.template import TemplateBackend
     from assistant.serving.shop import load_shop
@@ -84,7 +85,8 @@ def main() -> None:
         build_demo_catalog(config, n_products=args.products, progress=True, index=index)
         print(f"built the {args.products:,}-product shop in {time.perf_counter() - t0:.0f}s")
     t0 = time.perf_counter()
-    shop = load_shop(config, backend=TemplateBackend(), build_demo=False, index=index, log=lambda s: None)
+    shop = load_shop(config, backend=TemplateBackend(), build_demo=False, index=index, log=lambda s: None,
+                     prepare=ensure_fast_predictor)  # as the app: the fast predictor trained on first start
     print(f"loaded: {shop.index.count():,} products, {shop.events.count():,} events, predictor: "
           f"{shop.predictor_description} ({time.perf_counter() - t0:.1f}s); torch threads {torch.get_num_threads()}, "
           f"{os.cpu_count()} CPUs")
