@@ -80,6 +80,30 @@ def _key_check(api_key: str):
     return check
 
 
+def mount_views(app, shop, api_key: str | None, user_secret: str | None, concurrency: int) -> None:
+    """The three Gradio views mounted on the API's app (the REST API and its guard middleware stay in front)."""
+    for path in ("/agent", "/widget"):  # the mounts answer under "/agent/"; send the bare path there
+        app.add_api_route(path, _redirect_to(path + "/"), include_in_schema=False)
+    views = [("/widget", build_widget_ui(shop, user_secret)), ("/", build_chat_ui(shop, user_secret))]
+    if api_key or shop.demo:  # agent assist shows customers' profiles and transcripts: staff only
+        views.insert(0, ("/agent", build_agent_ui(shop)))
+    else:
+        app.add_api_route("/agent/", _agent_needs_key, include_in_schema=False)
+        print("agent assist is off: it shows customers' data, so it needs --api-key (SHOP_API_KEY)")
+    # /agent and /widget first: a mount at "/" would catch their paths.
+    for path, blocks in views:
+        # api_open=False: an event may only run through the queue; Gradio's direct-call route (/gradio_api/run/...)
+        # would otherwise run replies beside it, past the concurrency limit.
+        blocks.queue(default_concurrency_limit=concurrency, api_open=False)
+        # Agent assist shows customers' profiles: with an API key configured it asks for it (any user name).
+        auth = _key_check(api_key) if path == "/agent" and api_key else None
+        # max_file_size=0: no view takes a file, so Gradio's upload route must not store anyone's (a disk to fill,
+        # files hosted on the shop's domain). show_error=False: an exception's text (paths, SQL) stays in the log.
+        gr.mount_gradio_app(app, blocks, path=path, css=CSS, ssr_mode=False, auth=auth, max_file_size=0, show_error=False,
+                            auth_message="Agent assist: sign in with the shop's API key as the password.",
+                            footer_links=[] if path == "/widget" else ["api", "settings"])
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     config = CatalogConfig(data_dir=args.data_dir)
@@ -108,22 +132,7 @@ def main(argv: list[str] | None = None) -> None:
     # of them only make every reply slower. 2 lets a second shopper's products appear while a reply is generated;
     # the template backend is cheap and an OpenAI-compatible server batches requests itself, so allow 8 there.
     concurrency = args.concurrency or (2 if getattr(backend, "name", "") == "local" else 8)
-    for path in ("/agent", "/widget"):  # the mounts answer under "/agent/"; send the bare path there
-        app.add_api_route(path, _redirect_to(path + "/"), include_in_schema=False)
-    views = [("/widget", build_widget_ui(shop, args.user_secret)), ("/", build_chat_ui(shop, args.user_secret))]
-    if args.api_key or shop.demo:  # agent assist shows customers' profiles and transcripts: staff only
-        views.insert(0, ("/agent", build_agent_ui(shop)))
-    else:
-        app.add_api_route("/agent/", _agent_needs_key, include_in_schema=False)
-        print("agent assist is off: it shows customers' data, so it needs --api-key (SHOP_API_KEY)")
-    # /agent and /widget first: a mount at "/" would catch their paths.
-    for path, blocks in views:
-        blocks.queue(default_concurrency_limit=concurrency)
-        # Agent assist shows customers' profiles: with an API key configured it asks for it (any user name).
-        auth = _key_check(args.api_key) if path == "/agent" and args.api_key else None
-        gr.mount_gradio_app(app, blocks, path=path, css=CSS, ssr_mode=False, auth=auth,
-                            auth_message="Agent assist: sign in with the shop's API key as the password.",
-                            footer_links=[] if path == "/widget" else ["api", "settings"])
+    mount_views(app, shop, args.api_key, args.user_secret, concurrency)
 
     shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
     base = f"http://{shown}:{args.port}"
@@ -131,7 +140,8 @@ def main(argv: list[str] | None = None) -> None:
     if shop.demo:
         print("demo shop: its users are synthetic, so the chat offers a 'Signed in as' selector; a real shop's "
               "shoppers are identified only by the user token its site signs (--user-secret)", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    # No "server: uvicorn" header: which server (and so which known bugs) is behind the shop is nobody's business.
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", server_header=False)
 
 
 if __name__ == "__main__":

@@ -5,12 +5,24 @@ the server work for long: everything downstream (parsing, redaction, the prompt)
 """
 from __future__ import annotations
 
+import re
+
 MAX_MESSAGE_CHARS = 2_000  # one chat message; the dialogue layer itself reads the first 1,000 (with a notice)
 MAX_CONVERSATION_CHARS = 20_000  # a conversation pasted into agent assist
 MAX_CONVERSATION_TURNS = 200  # turns in an agent-assist conversation
 MAX_ID_CHARS = 200  # session, user and product ids
 MAX_BODY_BYTES = 1 << 20  # any request body (API and Gradio): far above a valid request, counted on the stream
 MAX_CHAT_HISTORY = 40  # chat messages a browser sends back with each turn; older ones are dropped
+
+
+# A lone UTF-16 surrogate ("\ud800" is valid JSON, and a browser sends one pasted from broken text) is a Python str
+# that cannot be encoded: SQLite, the tokenizer and every UTF-8 response would fail on it.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def valid_text(text: str) -> str:
+    """The text with every lone surrogate replaced by U+FFFD, so it can be stored, embedded and sent back."""
+    return _LONE_SURROGATE.sub("\ufffd", text) if isinstance(text, str) else text
 
 
 class InputTooLong(ValueError):

@@ -28,6 +28,7 @@ from assistant.facts import ReplyFacts, short_title
 from assistant.generate import TemplateBackend, word_chunks
 from assistant.prompt import build_messages
 from assistant.grounding import Verdict, verify
+from assistant.limits import valid_text
 from assistant.predictor import zscore
 from catalog.index import ProductIndex, SearchFilters
 from catalog.schema import Product
@@ -110,6 +111,7 @@ class Assistant:
         verified reply (the template reply when the model's was not grounded)."""
         if not isinstance(message, str) or not message.strip():
             raise ValueError("message must be a non-empty string")
+        message = valid_text(message)  # lone surrogates: the tokenizer and every store would fail on them
         session = self.session(session_id)
         with session.lock:
             if user_id:

@@ -23,7 +23,7 @@ from typing import Any, Iterator
 import gradio as gr
 
 from assistant.cards import CSS, cards_html, details_html, esc, policies_html, profile_html, recommendations_html
-from assistant.limits import MAX_CHAT_HISTORY, MAX_CONVERSATION_CHARS, MAX_ID_CHARS, MAX_MESSAGE_CHARS
+from assistant.limits import MAX_CHAT_HISTORY, MAX_CONVERSATION_CHARS, MAX_ID_CHARS, MAX_MESSAGE_CHARS, valid_text
 from assistant.shop import parse_conversation
 from assistant.usertoken import InvalidToken, verify_user_token
 
@@ -154,7 +154,7 @@ def build_chat_ui(shop: Any, user_secret: str | None = None) -> gr.Blocks:
         chat_outputs = [chatbot, msg, sid, shown, *htmls, *cols, status, recs]
 
         def respond(message: str, history: list[dict], session_id: str, signed_in: str):
-            message = (message or "").strip()
+            message = valid_text(str(message or "").strip())  # no lone surrogate: it could not be sent back
             if not message:
                 yield tuple(gr.skip() for _ in chat_outputs)
                 return
@@ -248,7 +248,7 @@ def build_widget_ui(shop: Any, user_secret: str | None = None) -> gr.Blocks:
         cards = gr.HTML("", elem_id="widget-cards")
 
         def respond(message: str, history: list[dict], session_id: str, user: str | None):
-            message = (message or "").strip()
+            message = valid_text(str(message or "").strip())  # no lone surrogate: it could not be sent back
             if not message:
                 yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
                 return
@@ -280,11 +280,12 @@ def build_widget_ui(shop: Any, user_secret: str | None = None) -> gr.Blocks:
 def suggest(shop: Any, customer: str | None, conversation: str) -> dict[str, Any]:
     """What the agent sees: suggested products with reasons, a suggested reply and policy snippets, computed in
     a throwaway assistant session (Shop.suggest) from the customer's last few messages."""
-    if len(conversation or "") > MAX_CONVERSATION_CHARS:
+    conversation = valid_text(str(conversation or ""))
+    if len(conversation) > MAX_CONVERSATION_CHARS:
         return {"products": [], "policies": [], "kind": "error",
                 "reply": f"(The conversation is {len(conversation):,} characters long; paste at most "
                          f"{MAX_CONVERSATION_CHARS:,}, e.g. only its last messages.)"}
-    user = customer if customer and customer != NO_CUSTOMER else None
+    user = valid_text(str(customer)[:MAX_ID_CHARS]) if customer and customer != NO_CUSTOMER else None
     said = [t for role, t in parse_conversation(conversation) if role == "customer"]
     if not said:
         recs = shop.recommend(user, 4) if user else []
@@ -330,7 +331,7 @@ def build_agent_ui(shop: Any) -> gr.Blocks:
                 policies = gr.HTML("", elem_id="agent-policies")
 
         def show_customer(user: str):
-            user = (user or "").strip()[:MAX_ID_CHARS]
+            user = valid_text(str(user or "").strip()[:MAX_ID_CHARS])
             if not user or user == NO_CUSTOMER:
                 return '<div class="shop-muted">No customer selected.</div>', gr.update(choices=[], value=None)
             sessions = shop.transcripts_of(user)[:10]

@@ -86,7 +86,15 @@ def clean_text(value: Any) -> str:
         if "&" not in text:
             break
         text = _strip_tags(html.unescape(text))
-    return " ".join(text.split())
+    return " ".join(_valid(text).split())
+
+
+# A lone UTF-16 surrogate ("\ud800" in a JSON export) is a str no encoder, tokenizer or database accepts.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _valid(text: str) -> str:
+    return _LONE_SURROGATE.sub("\ufffd", text)
 
 
 def _strip_tags(text: str) -> str:
@@ -158,7 +166,7 @@ def _clean_id(value: Any) -> str:
         return ""
     if isinstance(value, float) and value.is_integer():
         value = int(value)  # 12.0 from a numeric JSON column is the id "12"
-    return str(value).strip()
+    return _valid(str(value)).strip()
 
 
 def _number(value: Any) -> float | None:
@@ -221,7 +229,7 @@ def _category(value: Any) -> str:
 
 
 def _image(value: Any) -> str:
-    for url in _as_list(value) if not isinstance(value, str) else [value.strip()]:
+    for url in _as_list(value) if not isinstance(value, str) else [_valid(value).strip()]:
         if re.match(r"^(https?://|/)", url or ""):
             return url
     return ""
@@ -262,7 +270,7 @@ def clean_row(row: dict[str, Any], default_currency: str = "USD") -> tuple[Produ
     for key, value in (row.get("attributes") or {}).items():
         value = _attribute_value(value)
         if value != "":
-            attributes.setdefault(str(key), value)
+            attributes.setdefault(_valid(str(key)), value)
     product = Product(
         id=pid,
         title=title,
