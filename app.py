@@ -65,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     if shop.demo:
         print("demo shop: its users are synthetic, so the chat offers a 'Signed in as' selector; a real shop's "
               "shoppers are identified only by the user token its site signs (--user-secret)", flush=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+    # No "server: uvicorn" header: which server (and so which known bugs) is behind the shop is nobody's business.
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", server_header=False)
     return 0
 
 

@@ -38,6 +38,7 @@ from assistant.reply.prompt import build_messages
 from assistant.reply.template import TemplateBackend, word_chunks
 from catalog.index import ProductIndex
 from catalog.policies import PolicyIndex
+from catalog.text import valid_text
 
 log = logging.getLogger("assistant.pipeline")
 
@@ -100,6 +101,7 @@ class Assistant:
         reply when the model's was not grounded)."""
         if not isinstance(message, str) or not message.strip():
             raise ValueError("message must be a non-empty string")
+        message = valid_text(message)  # lone surrogates: the tokenizer and every store would fail on them
         session = self.session(session_id)
         with session.lock:
             if user_id:

@@ -14,6 +14,7 @@ from typing import Any
 
 from catalog.load import RawTable
 from catalog.schema import Product
+from catalog.text import valid_text
 
 MAX_PRICE = 1_000_000.0  # above this a price is a typo or a placeholder (99999999), not a product price
 CATEGORY_OUTLIER_FACTOR = 200.0  # a price this many times its category's median is rejected as absurd
@@ -86,7 +87,7 @@ def clean_text(value: Any) -> str:
         if "&" not in text:
             break
         text = _strip_tags(html.unescape(text))
-    return " ".join(text.split())
+    return " ".join(valid_text(text).split())
 
 
 def _strip_tags(text: str) -> str:
@@ -158,7 +159,7 @@ def _clean_id(value: Any) -> str:
         return ""
     if isinstance(value, float) and value.is_integer():
         value = int(value)  # 12.0 from a numeric JSON column is the id "12"
-    return str(value).strip()
+    return valid_text(str(value)).strip()
 
 
 def _number(value: Any) -> float | None:
@@ -221,7 +222,7 @@ def _category(value: Any) -> str:
 
 
 def _image(value: Any) -> str:
-    for url in _as_list(value) if not isinstance(value, str) else [value.strip()]:
+    for url in _as_list(value) if not isinstance(value, str) else [valid_text(value).strip()]:
         if re.match(r"^(https?://|/)", url or ""):
             return url
     return ""
@@ -262,7 +263,7 @@ def clean_row(row: dict[str, Any], default_currency: str = "USD") -> tuple[Produ
     for key, value in (row.get("attributes") or {}).items():
         value = _attribute_value(value)
         if value != "":
-            attributes.setdefault(str(key), value)
+            attributes.setdefault(valid_text(str(key)), value)
     product = Product(
         id=pid,
         title=title,

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any, Iterable, Iterator
 
 from catalog.schema import EVENT_TYPES, Event
+from catalog.text import valid_text
 
 PSEUDONYM_HEX_CHARS = 32  # 128 bits of the HMAC: collisions are out of reach for any shop's user count
 
@@ -61,7 +62,10 @@ def parse_timestamp(value: Any) -> float:
     if isinstance(value, bool):
         raise ValueError("timestamp must be a number or an ISO 8601 string, not a boolean")
     if isinstance(value, (int, float)):
-        ts = float(value)
+        try:
+            ts = float(value)
+        except OverflowError:  # an integer with hundreds of digits
+            raise ValueError(f"timestamp {value!r} is not finite") from None
     elif isinstance(value, str) and value.strip():
         text = value.strip()
         try:
@@ -73,7 +77,10 @@ def parse_timestamp(value: Any) -> float:
                 raise ValueError(f"timestamp {value!r} is neither unix seconds nor ISO 8601") from None
             if dt.tzinfo is None:
                 dt = dt.replace(tzinfo=UTC)
-            ts = dt.timestamp()
+            try:
+                ts = dt.timestamp()
+            except (OverflowError, ValueError):  # "0001-01-01T00:00:00+14:00" is before year 1 in UTC
+                raise ValueError(f"timestamp {value!r} is out of range") from None
     else:
         raise ValueError(f"timestamp {value!r} is neither unix seconds nor ISO 8601")
     if not math.isfinite(ts):
@@ -104,11 +111,11 @@ def validate_event(event: Any, known_items: set[str] | None = None) -> tuple[Eve
         ts = parse_timestamp(data["timestamp"])
     except ValueError as e:
         return None, str(e)
-    item_id = str(item_id).strip()
+    item_id = valid_text(str(item_id).strip())
     if known_items is not None and item_id not in known_items:
         return None, f"unknown item id {item_id!r} (not in the catalog)"
-    session = data.get("session_id") or ""
-    return Event(str(user_id).strip(), item_id, data["type"], ts, str(session)), ""
+    session = valid_text(str(data.get("session_id") or ""))
+    return Event(str(user_id).strip(), item_id, data["type"], ts, session), ""
 
 
 class EventStore:
@@ -156,7 +163,8 @@ class EventStore:
 
     def user_key(self, user_id: str) -> str:
         """What is stored for a user id: the id itself, or its keyed hash when pseudonymisation is on."""
-        user_id = str(user_id).strip()
+        # A lone surrogate (valid in JSON, not in UTF-8) could be neither stored nor hashed: replaced, as everywhere.
+        user_id = valid_text(str(user_id).strip())
         if self._key is None:
             return user_id
         return hmac.new(self._key, user_id.encode("utf-8"), hashlib.sha256).hexdigest()[:PSEUDONYM_HEX_CHARS]

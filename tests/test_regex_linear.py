@@ -62,8 +62,8 @@ def _vocabulary_patterns() -> dict[str, re.Pattern]:
 
 
 def _elapsed(pattern: re.Pattern, text: str) -> float:
-    best = float("inf")
-    for _ in range(2):
+    best = float("inf")  # the best of three: another process on the machine only ever adds time
+    for _ in range(3):
         start = time.perf_counter()
         for _ in pattern.finditer(text):
             pass
@@ -80,7 +80,7 @@ def worst_growth(pattern: re.Pattern) -> tuple[float, str, float]:
     worst = (0.0, "", 0.0)
     for short, long_ in zip(_texts(SHORT), _texts(LONG)):
         t_short, t_long = _elapsed(pattern, short), _elapsed(pattern, long_)
-        ratio = t_long / max(t_short, 2e-4)  # below 0.2 ms, noise decides the ratio
+        ratio = t_long / max(t_short, 5e-4)  # below 0.5 ms, noise decides the ratio
         if ratio > worst[0]:
             worst = (ratio, short[:12], t_long)
     return worst
@@ -98,5 +98,5 @@ def test_the_patterns_are_found():
 def test_pattern_runs_in_linear_time(name):
     ratio, piece, t_long = worst_growth(ALL[name])
     # Linear: x4. Quadratic: x16. The bound leaves room for a busy machine, and a pattern that takes under
-    # 20 ms on the long text cannot stall the server whatever its ratio.
-    assert ratio < 9 or t_long < 0.02, f"{name}: {ratio:.1f}x slower on 4x the text {piece!r}... ({t_long * 1000:.0f} ms)"
+    # 30 ms on the long text cannot stall the server whatever its ratio.
+    assert ratio < 9 or t_long < 0.03, f"{name}: {ratio:.1f}x slower on 4x the text {piece!r}... ({t_long * 1000:.0f} ms)"

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 WELL_REVIEWED = 4.0  # "well reviewed", "highly rated"
 MAX_PRICE = 10_000_000.0  # a stated amount above this is a typo or an attack, not a budget
+MIN_PRICE = 0.01  # a budget below a cent ("under $0.0000001") is zero: it would match nothing, and shows as "$0.00"
 
 # Colour words that are also materials or products ("face cream", "terracotta planter", "olive oil"): a colour only
 # with a cue such as "in cream" or "cream colour".
@@ -348,7 +349,7 @@ def _valid_price(op: str, a: float, b: float) -> bool:
     $0" would divide by zero in ranking, "under $0" matches nothing); a lower bound of 0 is just no bound."""
     if not all(math.isfinite(x) and 0 <= x <= MAX_PRICE for x in (a, b)):
         return False
-    return {"range": b > 0, "min": True}.get(op, a > 0)
+    return {"range": b >= MIN_PRICE, "min": True}.get(op, a >= MIN_PRICE)
 
 
 def _parse_prices(p: ParsedMessage, work: str) -> str:

@@ -22,6 +22,7 @@ import numpy as np
 from assistant.recsys.recommend import COMPONENTS, HistoryItem, HybridRecommender
 
 FEATURES_DIR, CROSS_ENCODER_DIR, META_FILE = "features", "cross_encoder", "predictor.json"
+MIN_POSITIVES = 20  # fewer next purchases than this cannot train (or early-stop) a model worth serving
 
 
 class Predictor(Protocol):
@@ -168,8 +169,9 @@ class FeaturePredictor:
         t = time.perf_counter()
         X = np.vstack([self.features(h, c) for h, c in zip(histories, candidate_lists)])
         y = np.concatenate([np.asarray(labels, dtype=np.int64) for labels in label_lists])
-        if len(np.unique(y)) < 2:
-            raise ValueError("feature predictor needs both purchased and not-purchased candidates to learn from")
+        if len(np.unique(y)) < 2 or y.sum() < MIN_POSITIVES:
+            raise ValueError(f"too little behaviour to learn from: {int(y.sum())} next purchases among the candidates "
+                             f"(the feature predictor needs at least {MIN_POSITIVES})")
         # Early stopping on an internal 10% split keeps it to seconds on a few hundred thousand rows.
         self.model = HistGradientBoostingClassifier(max_iter=self.max_iter, learning_rate=0.1, max_leaf_nodes=31,
                                                     early_stopping=True, validation_fraction=0.1, random_state=self.seed)

@@ -395,10 +395,13 @@ class _Identity:
 
 def ensure_fast_predictor(data: LeaveOneOutDataset, meta: ItemMeta, model_dir: str, log=print) -> str:
     """First start of the app: train the fast feature model on the shop's own events (seconds) when no predictor
-    is saved in model_dir yet and the shop has enough history to validate on; returns the active predictor's
-    description."""
+    is saved in model_dir yet; a shop with too little history serves with the hybrid alone (and says so). Returns
+    the active predictor's description."""
     if active_predictor_kind(model_dir)[0] is None and data.valid:
         log("training the fast purchase predictor on the behaviour log (first start only)...")
-        run_predictor(PredictorTrainConfig(data="", out=model_dir, kind="features", progress=False), log=lambda s: None,
-                      dataset=(data, meta))
+        try:
+            run_predictor(PredictorTrainConfig(data="", out=model_dir, kind="features", progress=False),
+                          log=lambda s: None, dataset=(data, meta))
+        except (ValueError, DatasetError) as exc:  # a young shop: it serves on the hybrid until there is more
+            log(f"no purchase predictor yet: {exc}")
     return active_predictor_description(model_dir)

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials
 from starlette.datastructures import MutableHeaders
 
-from assistant.serving.limits import MAX_BODY_BYTES
+from assistant.serving.limits import MAX_BODY_BYTES, MAX_MESSAGE_CHARS
 from assistant.serving.usertoken import InvalidToken, verify_user_token
 
 log = logging.getLogger("assistant.serving.security")
@@ -30,7 +30,6 @@ _ORIGIN = re.compile(r"^(\*|https?://(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9]
 PAGE_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
             "img-src 'self' data: blob: https:; font-src 'self' data:; connect-src 'self'; media-src 'self' blob:; "
             "worker-src 'self' blob:; object-src 'none'; base-uri 'self'; form-action 'self'")
-_BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
 class _BodyTooLarge(Exception):
@@ -55,7 +54,15 @@ async def _read_capped(receive: Any, limit: int) -> list[dict]:
 
 class GuardMiddleware:
     """Pure ASGI (BaseHTTPMiddleware would buffer Gradio's and our event streams). Covers mounted Gradio apps too:
-    security headers on every response, the body cap on every request, and the last-resort 500."""
+    security headers on every response, the body cap on every request, and the last resort for exceptions.
+
+    An exception in one of our routes is a bug: logged, a generic JSON 500. Our routes never answer 500 themselves,
+    so a 500 from inside comes from a mounted Gradio app: its protocol routes raise on requests its front end never
+    sends (an unknown fn_index or component, a missing field: KeyError, TypeError, ...), and its direct-call route
+    answers 500 when an event's inputs cannot be read (every event of ours is queued: its errors travel in the
+    event stream, not as an HTTP status). That 500 is held back and replaced by a JSON 400, since the request,
+    not the server, is at fault; what happened is logged. An exception after a response is under way ends that
+    response's body instead of the connection."""
 
     def __init__(self, app: Any, widget_csp: str):
         self.app, self.widget_csp = app, widget_csp
@@ -68,10 +75,11 @@ class GuardMiddleware:
         if root and path.startswith(root):
             path = path[len(root):] or "/"
         widget = path == "/widget" or path.startswith("/widget/")
-        started = False
+        started = ended = False
+        held: list[dict] | None = None  # a mounted app's 500 (start and body), replaced below
 
         async def send_with_headers(message: dict) -> None:
-            nonlocal started
+            nonlocal started, ended
             if message["type"] == "http.response.start":
                 started = True
                 headers = MutableHeaders(scope=message)
@@ -82,25 +90,48 @@ class GuardMiddleware:
                 headers.append("Content-Security-Policy", f"{PAGE_CSP}; {ancestors}")
                 if not widget:
                     headers.setdefault("X-Frame-Options", "SAMEORIGIN")  # for browsers without CSP level 2
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                ended = True
             await send(message)
 
-        if scope.get("method") in _BODY_METHODS:
-            length = dict(scope.get("headers") or []).get(b"content-length")
-            try:
-                if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-                    raise _BodyTooLarge
-                buffered = await _read_capped(receive, MAX_BODY_BYTES)
-            except _BodyTooLarge:
-                response = JSONResponse({"detail": f"request body larger than {MAX_BODY_BYTES:,} bytes"}, 413)
-                return await response(scope, receive, send_with_headers)
-            receive = _replay(buffered, receive)
+        async def app_send(message: dict) -> None:
+            nonlocal held
+            if held is None and not started and message["type"] == "http.response.start" and message["status"] == 500:
+                held = [message]
+            elif held is not None:
+                held.append(message)
+            else:
+                await send_with_headers(message)
+
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        try:  # every method: a GET with a body is read (and capped) here too, never by a route
+            if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+                raise _BodyTooLarge
+            buffered = await _read_capped(receive, MAX_BODY_BYTES)
+        except _BodyTooLarge:
+            detail = (f"request body larger than {MAX_BODY_BYTES:,} bytes (a chat message may have at most "
+                      f"{MAX_MESSAGE_CHARS:,} characters)")
+            return await JSONResponse({"detail": detail}, 413)(scope, receive, send_with_headers)
+        receive = _replay(buffered, receive)
         try:
-            await self.app(scope, receive, send_with_headers)
+            await self.app(scope, receive, app_send)
         except Exception:  # noqa: BLE001 - logged; the client gets a generic message, the server keeps serving
             log.exception("unhandled error on %s %s", scope.get("method"), path)
-            if started:
-                raise  # the response is already under way: the server closes that connection only
-            await JSONResponse({"detail": "internal server error"}, 500)(scope, receive, send_with_headers)
+            if started:  # the response is under way: end its body (the client sees it stop), keep the connection
+                if not ended:
+                    await send_with_headers({"type": "http.response.body", "body": b"", "more_body": False})
+                return
+            if held is not None:  # a mounted app's protocol route failed on this request
+                response = JSONResponse({"detail": "bad request: the server could not process it"}, 400)
+            else:
+                response = JSONResponse({"detail": "internal server error"}, 500)
+            await response(scope, receive, send_with_headers)
+            return
+        if held is not None:
+            body = b"".join(m.get("body", b"") for m in held[1:])
+            log.warning("a mounted app answered %s %s with 500: %s", scope.get("method"), path, body[:300])
+            await JSONResponse({"detail": "bad request: the server could not process it"}, 400)(
+                scope, receive, send_with_headers)
 
 
 def _replay(messages: list[dict], receive: Any) -> Any:

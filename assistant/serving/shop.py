@@ -43,6 +43,7 @@ from catalog.events import AppendReport, EventStore
 from catalog.index import ProductIndex
 from catalog.policies import PolicyIndex
 from catalog.schema import EVENT_TYPES, Product
+from catalog.text import valid_text
 
 AGENT_REPLAY_MESSAGES = 6  # the customer's last messages replayed for agent assist: earlier constraints still apply
 
@@ -73,14 +74,17 @@ class Shop:
     def session_key(self, session_id: str, user_id: str | None) -> str:
         """The conversation a client's session id names, bound to its (proven) user: another user sending the
         same session id gets a conversation of their own, never this one's constraints or products."""
-        owner = self.events.user_key(str(user_id)) if user_id else "anonymous"
+        # Unambiguous: a user's key is escaped so it has no "/" and no lone "%", and "%" alone is anonymous.
+        # Otherwise user "a/b" in session "c" and user "a" in session "b/c" (or a user called "anonymous" and
+        # every anonymous caller) would share one conversation.
+        owner = self.events.user_key(str(user_id)).replace("%", "%25").replace("/", "%2F") if user_id else "%"
         return f"{owner}/{session_id}"
 
     def respond(self, session_id: str, message: str, user_id: str | None = None) -> Iterator[TurnEvent]:
         """Assistant.respond in the user's own session, with both sides of the turn written to the (redacted)
         chat log. `user_id` must already be proven (a signed token, the API key, or a demo user): it personalises
         and it owns the transcript. Raises ValueError (InputTooLong) before any work for an over-long message."""
-        check_message(message)
+        message = valid_text(check_message(message))  # a lone surrogate could not be written to the chat log
         key = self.session_key(session_id, user_id)
         final = None
         for event in self.assistant.respond(key, message, user_id):
@@ -109,7 +113,7 @@ class Shop:
         to the customer's chat log. Only the last AGENT_REPLAY_MESSAGES are replayed. Returns the last turn."""
         session_id = f"agent-{uuid.uuid4().hex}"
         out = Turn()
-        said = [m[:MAX_MESSAGE_CHARS] for m in customer_messages if m and m.strip()][-AGENT_REPLAY_MESSAGES:]
+        said = [valid_text(m[:MAX_MESSAGE_CHARS]) for m in customer_messages if m and m.strip()][-AGENT_REPLAY_MESSAGES:]
         try:
             for message in said:
                 out = self.assistant.chat(session_id, message, user_id)
@@ -232,6 +236,8 @@ def load_shop(config: CatalogConfig | None = None, backend: Backend | None = Non
         prepare(data, meta, models)
     rec = shop_recommender(data, meta, models)
     predictor, description = load_active_predictor(models, rec, meta, data.item_text)
+    # Shown on /agent/ and /healthz: the data directory's place on the server is nobody's business.
+    description = description.replace(models, "models/predictor")
     policies = PolicyIndex(index.client, index.embedder)
     assistant_config = assistant_config or AssistantConfig()
     ranker = Ranker(index, rec, predictor, user_key=events.user_key, config=assistant_config.ranking)

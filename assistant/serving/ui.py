@@ -36,6 +36,7 @@ from assistant.serving.cards import (
 from assistant.serving.limits import MAX_CHAT_HISTORY, MAX_CONVERSATION_CHARS, MAX_ID_CHARS, MAX_MESSAGE_CHARS
 from assistant.serving.shop import Shop, parse_conversation
 from assistant.serving.usertoken import InvalidToken, verify_user_token
+from catalog.text import valid_text
 
 log = logging.getLogger("assistant.serving.ui")
 
@@ -216,7 +217,7 @@ class _ChatView:
 
     def respond(self, message: str, history: list[dict], session_id: str, signed_in: str):
         shop, slots = self.shop, self.slots
-        message = (message or "").strip()
+        message = valid_text(str(message or "").strip())  # no lone surrogate: it could not be sent back
         if not message:
             yield tuple(gr.skip() for _ in self.chat_outputs)
             return
@@ -293,7 +294,7 @@ def build_widget_ui(shop: Shop, user_secret: str | None = None) -> gr.Blocks:
         cards = gr.HTML("", elem_id="widget-cards")
 
         def respond(message: str, history: list[dict], session_id: str, user: str | None):
-            message = (message or "").strip()
+            message = valid_text(str(message or "").strip())  # no lone surrogate: it could not be sent back
             if not message:
                 yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
                 return
@@ -325,11 +326,12 @@ def build_widget_ui(shop: Shop, user_secret: str | None = None) -> gr.Blocks:
 def suggest(shop: Shop, customer: str | None, conversation: str) -> dict[str, Any]:
     """What the agent sees: suggested products with reasons, a suggested reply and policy snippets, computed in
     a throwaway assistant session (Shop.suggest) from the customer's last few messages."""
-    if len(conversation or "") > MAX_CONVERSATION_CHARS:
+    conversation = valid_text(str(conversation or ""))
+    if len(conversation) > MAX_CONVERSATION_CHARS:
         return {"products": [], "policies": [], "kind": "error",
                 "reply": f"(The conversation is {len(conversation):,} characters long; paste at most "
                          f"{MAX_CONVERSATION_CHARS:,}, e.g. only its last messages.)"}
-    user = customer if customer and customer != NO_CUSTOMER else None
+    user = valid_text(str(customer)[:MAX_ID_CHARS]) if customer and customer != NO_CUSTOMER else None
     said = [t for role, t in parse_conversation(conversation) if role == "customer"]
     if not said:
         recs = shop.recommend(user, 4) if user else []
@@ -378,7 +380,7 @@ def build_agent_ui(shop: Shop) -> gr.Blocks:
                 policies = gr.HTML("", elem_id="agent-policies")
 
         def show_customer(user: str):
-            user = (user or "").strip()[:MAX_ID_CHARS]
+            user = valid_text(str(user or "").strip()[:MAX_ID_CHARS])
             if not user or user == NO_CUSTOMER:
                 return '<div class="shop-muted">No customer selected.</div>', gr.update(choices=[], value=None)
             sessions = shop.transcripts_of(user)[:10]

@@ -46,10 +46,11 @@ def verify_user_token(token: str, secret: str, now: float | None = None) -> str:
     """The user id the token was signed for; InvalidToken says why not."""
     if not secret:
         raise InvalidToken("this shop does not accept user tokens (no user secret is configured)")
-    if not isinstance(token, str) or len(token) > MAX_TOKEN_CHARS or token.count(".") != 2:
+    # ASCII only (base64url, digits, hex): anything else is not a token, and could not be encoded to check it.
+    if not isinstance(token, str) or len(token) > MAX_TOKEN_CHARS or not token.isascii() or token.count(".") != 2:
         raise InvalidToken("malformed user token")
     encoded, expiry, signature = token.split(".")
-    if not hmac.compare_digest(signature.encode("ascii", "replace"), _signature(secret, f"{encoded}.{expiry}").encode("ascii")):
+    if not hmac.compare_digest(signature.encode("ascii"), _signature(secret, f"{encoded}.{expiry}").encode("ascii")):
         raise InvalidToken("user token signature does not match")
     if not expiry.isdigit():
         raise InvalidToken("malformed user token expiry")

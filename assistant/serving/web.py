@@ -35,11 +35,15 @@ def build_app(shop: Shop, settings: Settings, log=print) -> FastAPI:
         log("agent assist is off: it shows customers' data, so it needs --api-key (SHOP_API_KEY)")
     # /agent and /widget first: a mount at "/" would catch their paths.
     for path, blocks in views:
-        blocks.queue(default_concurrency_limit=concurrency)
+        # api_open=False: an event may only run through the queue; Gradio's direct-call route (/gradio_api/run/...)
+        # would otherwise run replies beside it, past the concurrency limit.
+        blocks.queue(default_concurrency_limit=concurrency, api_open=False)
         # Agent assist shows customers' profiles: with an API key configured it asks for it (any user name).
         auth = _key_check(settings.api_key) if path == "/agent" and settings.api_key else None
-        gr.mount_gradio_app(app, blocks, path=path, css=CSS, ssr_mode=False, auth=auth,
-                            auth_message="Agent assist: sign in with the shop's API key as the password.",
+        # max_file_size=0: no view takes a file, so Gradio's upload route must not store anyone's (a disk to fill,
+        # files hosted on the shop's domain). show_error=False: an exception's text (paths, SQL) stays in the log.
+        gr.mount_gradio_app(app, blocks, path=path, css=CSS, ssr_mode=False, auth=auth, max_file_size=0,
+                            show_error=False, auth_message="Agent assist: sign in with the shop's API key as the password.",
                             footer_links=[] if path == "/widget" else ["api", "settings"])
     return app
 

@@ -135,3 +135,19 @@ def test_first_start_trains_the_fast_predictor_once_and_says_which_is_active(tin
     assert ensure_fast_predictor(data, meta, models, log=messages.append) == desc and not messages  # reused
     fresh = data.__class__(**{**data.__dict__, "valid": [], "test": []})  # a new shop: nothing to validate on
     assert ensure_fast_predictor(fresh, meta, str(tmp_path / "other")).startswith("no purchase predictor")
+
+
+def test_a_young_shop_starts_without_a_predictor_and_says_why(tmp_path):
+    from assistant.recsys.data import shop_dataset
+    from catalog.demo import generate_products
+    from catalog.schema import Event
+
+    products = generate_products(30, seed=0)
+    events = [Event(f"u{u}", products[(u + i) % 30].id, "purchase", 1_700_000_000.0 + 10 * i) for u in range(3)
+              for i in range(4)]
+    rng = np.random.default_rng(0)
+    data, meta = shop_dataset(products, rng.standard_normal((30, 8)).astype(np.float32), events)
+    assert data.valid  # enough to try, far too little to learn
+    messages: list[str] = []
+    desc = ensure_fast_predictor(data, meta, str(tmp_path / "models"), log=messages.append)
+    assert desc.startswith("no purchase predictor") and any("too little behaviour" in m for m in messages)

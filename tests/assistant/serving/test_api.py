@@ -13,9 +13,9 @@ from fastapi.testclient import TestClient
 
 from assistant.events import ProductsEvent
 from assistant.serving.api import ApiSettings, create_api
+from assistant.serving.limits import MAX_MESSAGE_CHARS
 from assistant.serving.schemas import product_json
 from assistant.serving.security import PAGE_CSP
-from assistant.serving.limits import MAX_MESSAGE_CHARS
 
 KEY = "test-key-123"
 AUTH = {"X-API-Key": KEY}
