@@ -179,17 +179,15 @@ class ProductIndex:
         self._lock = threading.Lock()
         try:
             self.client = client or make_client(self.config)
+            # Always our own encoder: Chroma's default would try to download one.
+            self._embedding_function = ChromaEmbeddingFunction(self.embedder) if embedder else _LazyEmbeddingFunction(self)
             self.collection = self.client.get_or_create_collection(
-                self.config.collection_name,
-                configuration={"hnsw": dict(HNSW_CONFIG)},
-                embedding_function=ChromaEmbeddingFunction(self.embedder) if embedder else _LazyEmbeddingFunction(self),
-            )
+                self.config.collection_name, configuration={"hnsw": dict(HNSW_CONFIG)},
+                embedding_function=self._embedding_function)
             # The second dense view of each product (Product.head_text), same ids; used when a query has text.
             self.heads = self.client.get_or_create_collection(
-                self.config.collection_name + "-heads",
-                configuration={"hnsw": dict(HNSW_CONFIG)},
-                embedding_function=ChromaEmbeddingFunction(self.embedder) if embedder else _LazyEmbeddingFunction(self),
-            )
+                self.config.collection_name + "-heads", configuration={"hnsw": dict(HNSW_CONFIG)},
+                embedding_function=self._embedding_function)
         except Exception as e:  # a refused connection or a broken data dir surfaces as many exception types
             where = self.config.chroma_url or str(self.config.data_dir / "chroma")
             raise IndexUnavailable(f"cannot open the Chroma index at {where}: {type(e).__name__}: {e}") from e
@@ -370,7 +368,7 @@ class ProductIndex:
                 return self._exact
             self._checked_at = now
             version = (self.client.get_collection(self.config.collection_name,
-                                                  embedding_function=self.collection._embedding_function).metadata
+                                                  embedding_function=self._embedding_function).metadata
                        or {}).get("version")
             if self._exact is not None and version == self._exact_version and len(self._exact) <= self.exact_threshold:
                 return self._exact

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Iterable
 
 from assistant.dialogue.constraints import (
     MAX_PRICE,
+    MIN_PRICE,
     NUMBER_WORDS,
     ParsedMessage,
     blank,
@@ -300,7 +301,7 @@ def update_context(state: SessionState, message: str, vocab: Vocabulary) -> Turn
         kind = "product_search"  # under $100" is a search that mentions delivery, not a delivery question
     if p.invalid_prices:
         notices.append(f"I ignored the price {', '.join(repr(x) for x in p.invalid_prices[:3])}: a budget has to be "
-                       f"more than $0 and at most ${MAX_PRICE:,.0f}.")
+                       f"at least ${MIN_PRICE:.2f} and at most ${MAX_PRICE:,.0f}.")
     refs = _resolve(p, state, notices)
     mode = None
     if refs:

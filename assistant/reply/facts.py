@@ -32,7 +32,8 @@ def format_price(price: float | None, currency: str = "USD") -> str:
 
 
 def short_title(title: str) -> str:
-    """The name part of a catalog title: demo titles append ", Feature & Feature – Colour, Size" to the name."""
+    """The name part of a catalog title: many catalogs append details after a comma or a dash ("Summit 350 Jacket,
+    Breathable – Black, M"); a title without one is its own name."""
     name = re.split(r"\s[–—-]\s|,", title, maxsplit=1)[0].strip()
     return name or title.strip()
 
