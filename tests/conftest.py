@@ -14,6 +14,7 @@ import pytest  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's; .ci/run installs it. Never `playwright install`.
 
 
 @pytest.fixture(scope="session")
@@ -61,3 +62,17 @@ def shared_data() -> Path:
     if not SHARED_DATA.exists():
         pytest.skip(f"shared data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Debian Chromium through Playwright; skipped with the reason when it is not installed."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    # Waits, not checks: on a loaded 2-core CI machine a streamed turn can take longer than the 5 s default.
+    sync_api.expect.set_options(timeout=20_000)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM))
+        yield browser
+        browser.close()

@@ -52,21 +52,16 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 @contextlib.contextmanager
-def running_app(workdir: Path, *extra: str, timeout: float = 240):
-    """Start app.py on a free port over a fresh data directory holding the small shop above (ingested by the
-    app itself through --catalog, as on a real first run); yields the base URL without a trailing slash."""
+def serve(workdir: Path, *args: str, port: int | None = None, timeout: float = 240):
+    """`python app.py --port PORT --data-dir WORKDIR/data ARGS` in a process of its own; waits for /healthz and
+    yields the base URL without a trailing slash; the app's output is in WORKDIR/app.log."""
     import httpx
 
-    workdir.mkdir(parents=True, exist_ok=True)
-    catalog = workdir / "shop.jsonl"
-    catalog.write_text("\n".join(json.dumps(p) for p in PRODUCTS), encoding="utf-8")
-    port = free_port()
+    port = port or free_port()
     log_path = workdir / "app.log"
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "app.py", "--port", str(port), "--data-dir", str(workdir / "data"), "--catalog", str(catalog),
-             "--llm-backend", "template", *extra],
-            cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port), "--data-dir", str(workdir / "data"), *args],
+                                cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + timeout
@@ -88,6 +83,17 @@ def running_app(workdir: Path, *extra: str, timeout: float = 240):
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@contextlib.contextmanager
+def running_app(workdir: Path, *extra: str, timeout: float = 240):
+    """app.py over a fresh data directory holding the small shop above (ingested by the app itself through
+    --catalog, as on a real first run), template replies; yields the base URL."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    catalog = workdir / "shop.jsonl"
+    catalog.write_text("\n".join(json.dumps(p) for p in PRODUCTS), encoding="utf-8")
+    with serve(workdir, "--catalog", str(catalog), "--llm-backend", "template", *extra, timeout=timeout) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")

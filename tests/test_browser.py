@@ -11,13 +11,12 @@ import http.server
 import re
 import socket
 import threading
-from pathlib import Path
 
 import pytest
 
+from tests.conftest import CHROMIUM
 from tests.test_app import API_KEY, XSS_TITLE, free_port, running_app
 
-CHROMIUM = Path("/usr/bin/chromium")
 WAIT_MS = 60_000  # a first turn on a loaded 2-core machine includes loading the encoder's first batch
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} not installed (apt-get install chromium)")
@@ -28,17 +27,6 @@ def app(tmp_path_factory):
     # Default frame origins (localhost may frame); a shop's own catalog needs the API key for agent assist.
     with running_app(tmp_path_factory.mktemp("browser-app"), "--api-key", API_KEY) as base:
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    # Waits, not checks: on a loaded 2-core CI machine a streamed turn can take longer than the 5 s default.
-    sync_api.expect.set_options(timeout=20_000)
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM))
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -16,21 +16,16 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
-from tests.test_app import free_port
+from tests.test_app import free_port, serve
 from tests.test_hostile import INTERNALS, hostile_products
 
-CHROMIUM = Path("/usr/bin/chromium")
 WAIT_MS = 60_000
 KEY = "hostile-browser-key"
 SECRET = "hostile-browser-secret"
@@ -50,7 +45,6 @@ def hostile_customers(beacon: str) -> list[str]:
 def hostile_app(workdir: Path, timeout: float = 240):
     """app.py on a free port over the hostile catalog, with an API key and a user secret; its behaviour log
     already holds events of customers whose ids are markup. Yields the base URL."""
-    import httpx
 
     from catalog.events import EventStore
 
@@ -66,50 +60,15 @@ def hostile_app(workdir: Path, timeout: float = 240):
                   for n, (item, kind) in enumerate([("T1", "view"), ("T4", "purchase"), ("S1", "add_to_cart"),
                                                     ("S2", "click")][: 4 - u % 2])]
         assert store.append_many(events).accepted == len(events)
-    log_path = workdir / "app.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "app.py", "--port", str(port), "--data-dir", str(workdir / "data"), "--catalog", str(catalog),
-             "--llm-backend", "template", "--api-key", KEY, "--user-secret", SECRET],
-            cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    try:
-        deadline = time.time() + timeout
-        while True:
-            if proc.poll() is not None:
-                pytest.fail("app exited: " + log_path.read_text(errors="replace")[-3000:])
-            try:
-                if httpx.get(base + "/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.time() > deadline:
-                pytest.fail("app did not start: " + log_path.read_text(errors="replace")[-3000:])
-            time.sleep(0.5)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with serve(workdir, "--catalog", str(catalog), "--llm-backend", "template", "--api-key", KEY, "--user-secret",
+               SECRET, port=port, timeout=timeout) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
     with hostile_app(tmp_path_factory.mktemp("hostile-app")) as base:
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    sync_api.expect.set_options(timeout=20_000)
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM))
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
