@@ -3,6 +3,7 @@ and the REST API at /api/v1 (OpenAPI docs at /docs).
 
     python app.py                                   # built-in demo shop, http://127.0.0.1:7860
     python app.py --catalog products.csv            # first run: ingest this file instead of the demo
+    python app.py --catalog products.csv --map id=SKU --policies policies/ --contact help@shop.example
     python app.py --llm-backend openai --llm-url http://localhost:8000/v1 --llm-model Qwen/Qwen2.5-7B-Instruct
     python app.py --host 0.0.0.0 --port 8080 --api-key s3cret --frame-origin https://shop.example.com
 
@@ -30,6 +31,7 @@ from assistant.serving.web import build_app  # noqa: E402
 from catalog.index import ProductIndex  # noqa: E402
 from catalog.ingest import ingest_file  # noqa: E402
 from catalog.load import LoadError  # noqa: E402
+from catalog.policies import PolicyFileError, read_policies  # noqa: E402
 
 
 def make_reply_backend(settings: Settings) -> Backend:
@@ -51,10 +53,15 @@ def main(argv: list[str] | None = None) -> int:
             print(ingest_file(settings.catalog_file, config, mapping=mapping or None, progress=True, index=index).summary())
         elif settings.catalog_file:
             print(f"the index already holds {index.count()} products; update it with `python -m catalog ingest FILE`")
+        policies = read_policies(settings.policies) if settings.policies else []  # read (and checked) before anything
         backend = make_reply_backend(settings)
         shop = load_shop(config, backend=backend, build_demo=not settings.catalog_file, index=index,
-                         prepare=ensure_fast_predictor, assistant_config=AssistantConfig(history_turns=settings.history_turns))
-    except (LoadError, BackendError, RuntimeError) as exc:  # the shop's own mistakes: one clear line, no traceback
+                         prepare=ensure_fast_predictor,
+                         assistant_config=AssistantConfig(history_turns=settings.history_turns, contact=settings.contact))
+        if policies:
+            shop.policies.upsert(policies)
+            print(f"policies: {len(policies)} documents from {settings.policies}; {shop.policies.count()} in the shop")
+    except (LoadError, PolicyFileError, BackendError, RuntimeError) as exc:  # one clear line, no traceback
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"reply backend: {backend.name}; purchase predictor: {shop.predictor_description}")

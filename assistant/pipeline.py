@@ -47,6 +47,7 @@ log = logging.getLogger("assistant.pipeline")
 class AssistantConfig:
     ranking: RankingConfig = field(default_factory=RankingConfig)  # what is shown and how it is ordered
     history_turns: int = 6  # chat messages kept per session and passed to the reply model
+    contact: str = ""  # how a shopper reaches a person, offered when the policies do not answer
     max_sessions: int = 10_000  # least recently used sessions are forgotten beyond this
 
 

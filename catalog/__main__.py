@@ -4,6 +4,7 @@
     python -m catalog stats
     python -m catalog search "waterproof hiking jacket" --max-price 100 --brand Northpeak --category Jackets
     python -m catalog demo            # build the built-in demo catalog into the index
+    python -m catalog policies add policies/    # the shop's policies/FAQ (Markdown, text, JSON, CSV); list, remove
 
 Common flags: --data-dir DIR (or SHOP_DATA_DIR), --chroma-url http://host:port (or SHOP_CHROMA_URL),
 --embed-model ID_OR_PATH (or SHOP_EMBED_MODEL). A user's mistake prints one clear message and exits non-zero.
@@ -53,6 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-rating", type=float)
     p.add_argument("--in-stock", action="store_true", help="only products in stock")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    p = sub.add_parser("policies", parents=[common], help="the shop's policies and FAQ: add a file or folder, list")
+    p.add_argument("action", choices=["add", "list", "remove"])
+    p.add_argument("paths", nargs="*", help="add: Markdown, text, JSON/JSONL or CSV files or folders; remove: ids")
 
     p = sub.add_parser("demo", parents=[common], help="generate the built-in demo catalog and index it")
     p.add_argument("--products", type=int, default=None, help="number of demo products (default 1200)")
@@ -139,7 +144,34 @@ def cmd_demo(args, config) -> int:
     return 0
 
 
-COMMANDS = {"ingest": cmd_ingest, "stats": cmd_stats, "search": cmd_search, "demo": cmd_demo}
+def cmd_policies(args, config) -> int:
+    from catalog.policies import PolicyFileError, PolicyIndex, read_policies
+
+    if args.action != "list" and not args.paths:
+        raise UserError(f"policies {args.action} needs {'a file or folder' if args.action == 'add' else 'ids'}")
+    try:  # the files are read and checked before the index (and its encoder) is opened
+        docs = [doc for path in args.paths for doc in read_policies(path)] if args.action == "add" else []
+    except PolicyFileError as e:
+        raise UserError(str(e)) from None
+    index = _open_index(config)
+    policies = PolicyIndex(index.client, index.embedder)
+    if args.action == "list":
+        listed = policies.all()
+        for d in listed:
+            print(f"{d['id']:<40} {d['title'][:40]:<40} {d['text'][:60]}")
+        print(f"{len(listed)} policy documents")
+    elif args.action == "remove":
+        policies.delete(args.paths)
+        print(f"removed {len(args.paths)} documents (ids not present are ignored)")
+    else:
+        known = {d["id"] for d in policies.all()}
+        policies.upsert(docs)
+        new = sum(d["id"] not in known for d in docs)
+        print(f"policies: {new} added, {len(docs) - new} updated; {policies.count()} in the shop")
+    return 0
+
+
+COMMANDS = {"ingest": cmd_ingest, "stats": cmd_stats, "search": cmd_search, "demo": cmd_demo, "policies": cmd_policies}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -40,6 +40,10 @@ class Settings:
     column_map: list[str] = _opt("SHOP_CATALOG_MAP", "with --catalog: use the file's COLUMN for our FIELD (id, title, "
                                  "price, ...), FIELD=COLUMN; repeatable (env: comma-separated)", None,
                                  flag="--map", action="append", metavar="FIELD=COLUMN")
+    policies: str | None = _opt("SHOP_POLICIES", "the shop's policies/FAQ: a Markdown, text, JSON or CSV file or a "
+                                "folder of them, added (or updated) at start; see `python -m catalog policies`")
+    contact: str = _opt("SHOP_CONTACT", "how shoppers reach a person (e-mail, phone, page), given when the policies do "
+                        "not answer a question", "")
     chroma_url: str | None = _catalog("chroma_url")
     embed_model: str | None = _catalog("embed_model")
     device: str | None = _catalog("device")
