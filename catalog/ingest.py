@@ -15,7 +15,7 @@ from pathlib import Path
 from catalog.clean import CleanResult, Reject, clean_table
 from catalog.config import CatalogConfig
 from catalog.index import ProductIndex, UpsertStats
-from catalog.load import RawTable, load_table
+from catalog.load import RawTable, load_table, suggest_mapping
 
 
 @dataclass
@@ -30,6 +30,7 @@ class IngestReport:
     seconds: float
     mapping: dict[str, str] = field(default_factory=dict)
     rejects_file: Path | None = None
+    columns: list[str] = field(default_factory=list)  # the file's own column names
 
     @property
     def merged(self) -> int:
@@ -60,7 +61,23 @@ class IngestReport:
                          f"{self.warnings[0].reason}")
         if self.rejects_file:
             lines.append(f"  rejects, duplicates and fixes written to {self.rejects_file}")
+        lines += self._mapping_advice()
         return "\n".join(lines)
+
+    def _mapping_advice(self) -> list[str]:
+        """When rows lack an id or title, the file most likely names them differently: say which columns it has,
+        which it used, and the --map that would use the likely ones."""
+        missing = sum(_reason_kind(r.reason) in ("missing id", "missing title") for r in self.rejects)
+        if not missing:
+            return []
+        used = ", ".join(f"{ours}={theirs}" for ours, theirs in self.mapping.items()) or "none"
+        lines = [f"  {missing} rows have no id or title under the names we know. The file's columns: "
+                 f"{', '.join(self.columns[:30])}; used: {used}."]
+        guesses = suggest_mapping(self.columns, self.mapping)
+        flags = " ".join(f"--map {ours}={theirs if ' ' not in theirs else repr(theirs)}" for ours, theirs in guesses.items())
+        lines.append(f"  Name the columns to use, e.g.: {flags}" if flags else
+                     "  Name the columns to use with --map FIELD=COLUMN (fields: id, title, price, brand, category, ...)")
+        return lines
 
 
 def _reason_kind(reason: str) -> str:
@@ -113,5 +130,5 @@ def ingest_file(path: str | Path, config: CatalogConfig | None = None, fmt: str 
     return IngestReport(
         path=str(path), input_rows=result.input_rows, loaded=len(result.products), rejects=result.rejects,
         duplicates=result.duplicates, warnings=result.warnings, upsert=stats,
-        seconds=time.perf_counter() - started, mapping=table.mapping, rejects_file=rejects_file,
+        seconds=time.perf_counter() - started, mapping=table.mapping, rejects_file=rejects_file, columns=table.columns,
     )

@@ -21,12 +21,15 @@ FORMATS = ("csv", "tsv", "json", "jsonl", "parquet")
 # Our product fields (see catalog/schema.py) and the column names shops commonly use for them.
 # An explicit --map always wins over these guesses.
 FIELD_SYNONYMS: dict[str, tuple[str, ...]] = {
-    "id": ("id", "product_id", "productid", "sku", "item_id", "asin", "stockcode", "stock_code", "handle"),
-    "title": ("title", "name", "product_name", "product_title", "item_name"),
-    "description": ("description", "body", "body_html", "product_description", "long_description", "details"),
-    "category": ("category", "categories", "category_path", "product_type", "department"),
-    "brand": ("brand", "manufacturer", "vendor", "product_brand", "make"),
-    "price": ("price", "unit_price", "unitprice", "sale_price", "price_usd", "amount"),
+    "id": ("id", "product_id", "productid", "sku", "item_id", "asin", "stockcode", "stock_code", "handle", "code",
+           "product_code", "item_code", "article_number", "ref", "reference"),
+    "title": ("title", "name", "product_name", "product_title", "item_name", "product", "label", "item"),
+    "description": ("description", "body", "body_html", "product_description", "long_description", "details",
+                    "blurb", "summary", "text", "notes", "info"),
+    "category": ("category", "categories", "category_path", "product_type", "department", "section", "collection",
+                 "type", "group", "family"),
+    "brand": ("brand", "manufacturer", "vendor", "product_brand", "make", "maker", "producer"),
+    "price": ("price", "unit_price", "unitprice", "sale_price", "price_usd", "amount", "cost", "retail_price", "msrp"),
     "currency": ("currency", "currency_code"),
     "rating": ("rating", "average_rating", "stars", "avg_rating"),
     "review_count": ("review_count", "reviews", "num_reviews", "rating_count", "ratings_count"),
@@ -259,6 +262,29 @@ def map_columns(path: str | Path, records: list[dict[str, Any]], mapping: dict[s
         row["attributes"] = extra
         rows.append(row)
     return RawTable(str(path), rows, list(range(1, len(rows) + 1)), [str(c) for c in columns], used)
+
+
+def suggest_mapping(columns: list[str], used: dict[str, str], fields: tuple[str, ...] = ("id", "title", "price")
+                    ) -> dict[str, str]:
+    """For each of `fields` the file did not fill, the column whose name is closest to one of its synonyms (a
+    guess to show the shop owner as a --map, never applied silently)."""
+    from rapidfuzz import fuzz, process
+
+    free = [c for c in columns if c not in used.values()]
+    guesses: dict[str, str] = {}
+    for ours in fields:
+        if ours in used or not free:
+            continue
+        names = {str(c).strip().lower().replace(" ", "_").replace("-", "_"): c for c in free}
+        best = process.extractOne(ours, list(names), scorer=fuzz.WRatio) or (None, 0, None)
+        for synonym in FIELD_SYNONYMS[ours]:
+            hit = process.extractOne(synonym, list(names), scorer=fuzz.WRatio)
+            if hit and hit[1] > best[1]:
+                best = hit
+        if best[0] is not None and best[1] >= 60:
+            guesses[ours] = names[best[0]]
+            free.remove(names[best[0]])
+    return guesses
 
 
 def load_table(path: str | Path, fmt: str | None = None, mapping: dict[str, str] | None = None,

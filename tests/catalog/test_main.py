@@ -81,3 +81,17 @@ def test_ingest_search_stats_round_trip(tmp_path):
 def test_search_on_an_empty_index_says_so(tmp_path):
     result = run_cli("search", "anything", "--data-dir", str(tmp_path / "data"))
     assert result.returncode == 2 and "empty" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_rows_without_an_id_name_the_file_columns_and_suggest_a_map(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    shop = tmp_path / "shop.csv"
+    shop.write_text("Ref No,Product Label,Cost,Maker\nB1,Road bike,899,Velo\nB2,City bike,499,Urbano\n", encoding="utf-8")
+    out = subprocess.run([sys.executable, "-m", "catalog", "ingest", str(shop), "--data-dir", str(tmp_path / "data")],
+                         cwd=REPO, capture_output=True, text=True, timeout=300).stdout
+    assert "2 rows have no id or title" in out and "The file's columns: Ref No, Product Label, Cost, Maker" in out
+    assert "--map id='Ref No' --map title='Product Label'" in out and "used: brand=Maker, price=Cost" in out
