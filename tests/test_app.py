@@ -154,12 +154,12 @@ def test_chat_streams_reply_and_cards_through_gradio_client(app_url):
     client = _gradio(app_url + "/")
     job = client.submit("waterproof hiking jacket under $100", [], api_name="/chat")
     final = job.result(timeout=120)
-    history, cards, recs = final[0], final[2:2 + 4], final[-1]
+    history, cards, recs, cart = final[0], final[2:2 + 4], final[-3], final[-2]
     reply = _text(history[-1])
     assert history[-1]["role"] == "assistant" and "Waterproof Hiking Jacket" in reply
     assert 'data-product-id="J1"' in "".join(cards)
     assert "Down Parka" not in "".join(cards)  # $240: over the budget
-    assert 'data-ids="' in recs
+    assert 'data-ids="' in recs and "Your cart is empty" in cart
     # Streamed: the assistant message grew over several updates before the final one.
     lengths = [len(_text(out[0][-1])) for out in job.outputs() if isinstance(out[0], list) and out[0]
                and out[0][-1]["role"] == "assistant"]

@@ -78,8 +78,13 @@ def test_chat_reply_cards_and_add_to_cart_changes_recommendations(app, page):
     page.locator("#details-0").click()
     expect(page.locator("#details .shop-details h4")).to_have_text("Non-stick Frying Pan")
 
+    details = page.locator("#details .shop-details")
+    box = details.bounding_box()
+    assert box and 0 <= box["y"] < page.viewport_size["height"], box  # the panel opened in view
     page.locator("#add-to-cart-0").click()
     expect(page.locator("#status")).to_contain_text("Added Non-stick Frying Pan to your cart")
+    expect(page.locator("#cart .shop-cart")).to_contain_text("Non-stick Frying Pan")  # the cart shows it
+    expect(page.locator("#cart .shop-cart")).to_contain_text("Total: $35.00")
     expect(recs).not_to_have_attribute("data-ids", before)  # the click and the cart personalised the strip
     after = recs.get_attribute("data-ids").split()
     assert after and after[0].startswith("K"), after  # now kitchen products lead
@@ -91,6 +96,12 @@ def test_chat_reply_cards_and_add_to_cart_changes_recommendations(app, page):
     expect(page.get_by_test_id("bot")).to_have_count(2)
     assert second  # the reply's cards exclude the referenced product itself
     expect(page.locator("#card-0 .shop-card-title")).not_to_have_text(second)
+
+    # Remove it again from the cart panel.
+    page.locator("#cart-pick input").click()
+    page.get_by_role("option", name=re.compile("Non-stick Frying Pan")).click()
+    page.locator("#cart-remove").click()
+    expect(page.locator("#cart .shop-cart")).to_contain_text("Your cart is empty")
 
     page.locator("#reset").click()
     expect(page.get_by_test_id("bot")).to_have_count(0)

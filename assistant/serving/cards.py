@@ -112,6 +112,20 @@ def recommendations_html(recs: Sequence[tuple[Product, float]]) -> str:
     return f'<div class="shop-cards shop-recs" data-ids="{esc(ids)}">{body}</div>'
 
 
+def cart_html(products: Sequence[Product]) -> str:
+    """The shopper's cart: one line a product, and the total of the prices known (data-ids for tests)."""
+    if not products:
+        return '<div class="shop-cart shop-muted" data-ids="">Your cart is empty.</div>'
+    lines = "".join(f'<li data-product-id="{esc(p.id)}">{esc(p.title)} <span class="shop-muted">{esc(price_text(p))}'
+                    f'</span></li>' for p in products)
+    total = sum(p.price for p in products if p.price is not None)
+    currency = {(p.currency or "USD").upper() for p in products if p.price is not None}
+    total_text = (f"${total:,.2f}" if currency == {"USD"} else f"{total:,.2f} {currency.pop()}") if len(currency) == 1 else ""
+    foot = f"<div><b>Total: {esc(total_text)}</b></div>" if total_text else ""
+    ids = " ".join(p.id for p in products)
+    return f'<div class="shop-cart" data-ids="{esc(ids)}"><ul>{lines}</ul>{foot}</div>'
+
+
 def details_html(p: Product) -> str:
     rows = [("Brand", p.brand), ("Category", p.category), ("Price", price_text(p)), ("Rating", rating_text(p)),
             ("In stock", "yes" if p.in_stock else "no")]

@@ -18,7 +18,7 @@ import re
 import threading
 import time
 import uuid
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
@@ -45,6 +45,7 @@ from catalog.policies import PolicyIndex
 from catalog.schema import EVENT_TYPES, Product
 from catalog.text import valid_text
 
+MAX_CART_ITEMS = 100  # products kept in one session's cart
 AGENT_REPLAY_MESSAGES = 6  # the customer's last messages replayed for agent assist: earlier constraints still apply
 
 
@@ -61,7 +62,9 @@ class Shop:
     predictor_description: str = ""
     build_report: DemoReport | None = None  # set when this start built the demo shop
     demo: bool = False  # the built-in demo shop: its users are synthetic, so anyone may act as one
+    unavailable: frozenset[int] = frozenset()  # recommender indices of out-of-stock products: never recommended
     _lock: threading.Lock = field(default_factory=threading.Lock)  # recommender histories are shared state
+    _carts: OrderedDict[str, list[str]] = field(default_factory=OrderedDict)  # session key -> product ids
 
     # ---- catalog -------------------------------------------------------------------------------------------
 
@@ -121,6 +124,40 @@ class Shop:
             self.assistant.reset(session_id)
         return out
 
+    # ---- cart ----------------------------------------------------------------------------------------------
+
+    def cart(self, session_id: str, user_id: str | None = None) -> list[Product]:
+        """What this shopper put in the cart in this session, oldest first."""
+        ids = list(self._carts.get(self.session_key(session_id, user_id), []))
+        found = {p.id: p for p in self.index.get(ids)}
+        return [found[i] for i in ids if i in found]
+
+    def add_to_cart(self, session_id: str, user_id: str | None, product_id: str) -> bool:
+        return self.cart_action(self.session_key(session_id, user_id), user_id or f"anon-{session_id}", product_id, "add")
+
+    def remove_from_cart(self, session_id: str, user_id: str | None, product_id: str) -> bool:
+        return self.cart_action(self.session_key(session_id, user_id), user_id or f"anon-{session_id}", product_id,
+                                "remove")
+
+    def cart_action(self, key: str, user_id: str, product_id: str, op: str) -> bool:
+        """Add ("add": an add_to_cart event, stored and applied to the recommender) or remove a product; False when
+        the product is unknown (or not in the cart). Carts are bounded like sessions."""
+        cart = self._carts.pop(key, [])
+        try:
+            if op == "add":
+                if not self.log_event(user_id, product_id, "add_to_cart", session_id=key).accepted:
+                    return False
+                cart = [*[i for i in cart if i != product_id], product_id][-MAX_CART_ITEMS:]
+                return True
+            if product_id not in cart:
+                return False
+            cart.remove(product_id)
+            return True
+        finally:
+            self._carts[key] = cart
+            while len(self._carts) > self.assistant.config.max_sessions:
+                self._carts.popitem(last=False)
+
     # ---- behaviour -----------------------------------------------------------------------------------------
 
     def log_event(self, user_id: str, item_id: str, event_type: str, session_id: str = "",
@@ -129,8 +166,7 @@ class Shop:
         report with its reason; nothing is applied."""
         event = {"user_id": user_id, "item_id": item_id, "type": event_type, "session_id": session_id,
                  "timestamp": time.time() if timestamp is None else timestamp}
-        known = set(self.recommender.id_to_index)
-        report = self.events.append(event, known_items=known)
+        report = self.events.append(event, known_items=self.recommender.id_to_index.keys())
         if report.accepted:
             with self._lock:
                 self.recommender.add_event(self.events.user_key(str(user_id)), self.recommender.id_to_index[str(item_id)],
@@ -150,8 +186,9 @@ class Shop:
         rec = self.recommender
         with self._lock:
             history = rec.history_of(self.events.user_key(str(user_id))) if user_id else []
-        owned = [i for i, t, _ in history if t in ("purchase", "add_to_cart")]
-        top, scores = rank_for_user(rec, history, self.predictor, k=k, exclude=owned)
+        # Bought or in the cart: no recommendation. Out of stock: not something to recommend either.
+        excluded = {i for i, t, _ in history if t in ("purchase", "add_to_cart")} | self.unavailable
+        top, scores = rank_for_user(rec, history, self.predictor, k=k, exclude=sorted(excluded))
         products = {p.id: p for p in self.index.get([rec.index_to_id[i] for i in top])}
         return [(products[rec.index_to_id[i]], float(s)) for i, s in zip(top, scores) if rec.index_to_id[i] in products]
 
@@ -192,6 +229,9 @@ class Shop:
         with self._lock:
             self.recommender.user_histories.pop(self.events.user_key(str(user_id)), None)
         sessions = self.assistant.forget_user(str(user_id))
+        owner = self.session_key("", user_id)  # "<user key>/": every cart of the user starts with it
+        for key in [k for k in self._carts if k.startswith(owner)]:
+            del self._carts[key]
         messages = self.chatlog.delete_user(self.events.user_key(str(user_id))) if self.chatlog is not None else 0
         return {"events": events, "sessions": sessions, "messages": messages}
 
@@ -245,7 +285,9 @@ def load_shop(config: CatalogConfig | None = None, backend: Backend | None = Non
     vocab = Vocabulary.from_products(by_id.values(), synonyms=DEMO_CATEGORY_SYNONYMS if demo else None)
     assistant = Assistant(index, backend=backend, policies=policies, ranker=ranker, vocab=vocab, config=assistant_config)
     chatlog = ChatLog(str(config.data_dir / "chats.sqlite3"))
-    return Shop(config, index, events, rec, policies, assistant, chatlog, predictor, description, report, demo=demo)
+    unavailable = frozenset(i for i, pid in enumerate(data.item_ids) if not by_id[pid].in_stock)
+    return Shop(config, index, events, rec, policies, assistant, chatlog, predictor, description, report, demo=demo,
+                unavailable=unavailable)
 
 
 __all__ = ["Shop", "load_shop", "parse_conversation", "EVENT_TYPES"]

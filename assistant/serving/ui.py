@@ -27,9 +27,11 @@ from assistant.events import DoneEvent, ProductsEvent, ReplaceEvent, TokenEvent
 from assistant.serving.cards import (
     CSS,
     cards_html,
+    cart_html,
     details_html,
     esc,
     policies_html,
+    price_text,
     profile_html,
     recommendations_html,
 )
@@ -176,6 +178,12 @@ class _ChatView:
                 else:  # a real shop's customers: only the shop's signed token says who is here
                     self.user = self.signed
                 self.reset = gr.Button("New conversation", elem_id="reset")
+                gr.Markdown("### Your cart")
+                self.cart = gr.HTML(cart_html([]), elem_id="cart")
+                with gr.Row():
+                    self.cart_pick = gr.Dropdown([], show_label=False, elem_id="cart-pick", scale=3,
+                                                 info="Remove a product from the cart")
+                    self.cart_remove = gr.Button("Remove", size="sm", elem_id="cart-remove", scale=1)
                 gr.Markdown("### Recommended for you")
                 self.recs = gr.HTML("", elem_id="recs")
 
@@ -195,20 +203,25 @@ class _ChatView:
                 self.cols.append(col)
 
     def _wire(self) -> None:
-        self.chat_outputs = [self.chatbot, self.msg, self.sid, self.shown, *self.htmls, *self.cols, self.status, self.recs]
+        self.chat_outputs = [self.chatbot, self.msg, self.sid, self.shown, *self.htmls, *self.cols, self.status, self.recs,
+                             self.cart, self.cart_pick]
         inputs = [self.msg, self.chatbot, self.sid, self.user]
         self.msg.submit(self.respond, inputs, self.chat_outputs, api_name="chat", concurrency_id="reply")
         self.send.click(self.respond, inputs, self.chat_outputs, api_visibility="private", concurrency_id="reply")
-        act_outputs = [self.status, self.details, self.recs]
+        # The details panel first: scroll_to_output brings it into view when it opens.
+        act_outputs = [self.details, self.status, self.recs, self.cart, self.cart_pick]
         for i, (details_btn, cart_btn, more_btn) in enumerate(self.buttons):
             act_inputs = [self.sid, self.user, self.shown]
-            details_btn.click(partial(self.act, i, "click"), act_inputs, act_outputs, api_visibility="private")
+            details_btn.click(partial(self.act, i, "click"), act_inputs, act_outputs, api_visibility="private",
+                              scroll_to_output=True)
             cart_btn.click(partial(self.act, i, "add_to_cart"), act_inputs, act_outputs, api_visibility="private")
             more_btn.click(partial(self.more_like, i), [self.chatbot, *act_inputs], self.chat_outputs,
                            api_visibility="private", concurrency_id="reply")
         if self.shop.demo:
             self.user.change(lambda u, s: _recs(self.shop, u, s), [self.user, self.sid], self.recs,
                              api_visibility="private")
+        self.cart_remove.click(self.remove, [self.sid, self.user, self.cart_pick], [self.status, self.cart, self.cart_pick,
+                                                                                    self.recs], api_visibility="private")
         self.reset.click(self.clear, [self.sid, self.user],
                          [self.chatbot, self.msg, self.shown, *self.htmls, *self.cols, self.status, self.details,
                           self.recs], api_visibility="private")
@@ -224,38 +237,54 @@ class _ChatView:
         session_id = session_id or new_session_id()
         refusal = too_long(message)
         if refusal:  # nothing is processed; the text stays in the box so the shopper loses nothing
-            yield (gr.skip(), message, session_id, gr.skip(), *[gr.skip()] * (2 * slots), esc(refusal), gr.skip())
+            yield (gr.skip(), message, session_id, gr.skip(), *[gr.skip()] * (2 * slots), esc(refusal), gr.skip(),
+                   gr.skip(), gr.skip())
             return
         keep, hist, ids = [gr.skip()] * (2 * slots), history, []
         cards, visible = [""] * slots, [gr.update(visible=False)] * slots
         for hist, ranked in chat_turn(shop, message, history, session_id, shopper_id(signed_in, session_id)):
             if ranked is None:  # a reply chunk: only the chatbot changes
-                yield (hist, "", session_id, gr.skip(), *keep, gr.skip(), gr.skip())
+                yield (hist, "", session_id, gr.skip(), *keep, gr.skip(), gr.skip(), gr.skip(), gr.skip())
                 continue
             ranked = ranked[:slots]
             ids = [r.product.id for r in ranked]
             cards = [cards_html([(r.product, r.reason, r.matches)]) for r in ranked] + [""] * (slots - len(ranked))
             visible = [gr.update(visible=i < len(ranked)) for i in range(slots)]
-            yield (hist, "", session_id, ids, *cards, *visible, "", gr.skip())
-        # The last update is complete: an API client (gradio_client) sees only this one.
-        yield (hist, "", session_id, ids, *cards, *visible, "", _recs(shop, signed_in, session_id))
+            yield (hist, "", session_id, ids, *cards, *visible, "", gr.skip(), gr.skip(), gr.skip())
+        # The last update is complete: an API client (gradio_client) sees only this one. The chat may have changed
+        # the cart ("add it to my cart").
+        yield (hist, "", session_id, ids, *cards, *visible, "", _recs(shop, signed_in, session_id),
+               *self._cart_view(session_id, signed_in))
 
     def act(self, slot: int, event_type: str, session_id: str, signed_in: str, ids: list[str]):
         """Details / add to cart on a card: log the behaviour event, then refresh the recommendations."""
         if slot >= len(ids or []):
-            return gr.skip(), gr.skip(), gr.skip()
+            return (gr.skip(),) * 5
         session_id = session_id or new_session_id()
+        user = shopper_id(signed_in, session_id)
         product = self.shop.product(ids[slot])
-        report = self.shop.log_event(shopper_id(signed_in, session_id), ids[slot], event_type, session_id=session_id)
         title = product.title if product else ids[slot]
-        if not report.accepted:
-            note = f"Could not record that: {esc(report.rejected[0].reason if report.rejected else 'rejected')}"
-        elif event_type == "add_to_cart":
-            note = f"Added <b>{esc(title)}</b> to your cart."
-        else:
-            note = ""
-        panel = details_html(product) if event_type == "click" and product else gr.skip()
-        return note, panel, _recs(self.shop, signed_in, session_id)
+        if event_type == "add_to_cart":
+            added = self.shop.add_to_cart(session_id, user, ids[slot])
+            note = f"Added <b>{esc(title)}</b> to your cart." if added else "Could not add that product to the cart."
+            return (gr.skip(), note, _recs(self.shop, signed_in, session_id), *self._cart_view(session_id, signed_in))
+        report = self.shop.log_event(user, ids[slot], event_type, session_id=session_id)
+        note = "" if report.accepted else "Could not record that: " + esc(report.rejected[0].reason if report.rejected
+                                                                        else "rejected")
+        panel = details_html(product) if product else gr.skip()
+        return panel, note, _recs(self.shop, signed_in, session_id), gr.skip(), gr.skip()
+
+    def remove(self, session_id: str, signed_in: str, product_id: str | None):
+        if not session_id or not product_id:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        removed = self.shop.remove_from_cart(session_id, shopper_id(signed_in, session_id), product_id)
+        note = "Removed it from your cart." if removed else "That product is not in your cart."
+        return (note, *self._cart_view(session_id, signed_in), _recs(self.shop, signed_in, session_id))
+
+    def _cart_view(self, session_id: str, signed_in: str):
+        products = self.shop.cart(session_id, shopper_id(signed_in, session_id))
+        choices = [(f"{p.title[:60]} ({price_text(p)})", p.id) for p in products]
+        return cart_html(products), gr.update(choices=choices, value=None)
 
     def more_like(self, slot: int, history: list[dict], session_id: str, signed_in: str, ids: list[str]):
         """"More like this": a click on the card, then the chat message that refers to it by position."""

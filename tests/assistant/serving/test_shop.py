@@ -83,3 +83,17 @@ def test_recommend_for_an_unknown_user_is_the_popularity_ranking(shop):
     pop = shop.recommender.popularity
     top = np.argsort(-pop, kind="stable")[:5]
     assert [p.id for p, _ in ranked] == [shop.recommender.index_to_id[i] for i in top]
+
+
+def test_cart_add_remove_and_recommendations_skip_out_of_stock(shop):
+    session, user = "test-shop-cart", "test-shop-cart-panel-user"
+    item = next(iter(shop.recommender.id_to_index))
+    assert shop.add_to_cart(session, user, item) and [p.id for p in shop.cart(session, user)] == [item]
+    assert shop.cart(session, "someone-else") == []  # carts belong to their session's user
+    assert [e.type for e in shop.events.history(user)] == ["add_to_cart"]  # it counts as behaviour
+    assert not shop.add_to_cart(session, user, "NO-SUCH-PRODUCT")
+    assert shop.remove_from_cart(session, user, item) and shop.cart(session, user) == []
+    assert not shop.remove_from_cart(session, user, item)
+    assert shop.unavailable  # the demo has products out of stock ...
+    recommended = {shop.recommender.id_to_index[p.id] for p, _ in shop.recommend(user, k=50)}
+    assert not recommended & shop.unavailable  # ... and none is ever recommended
