@@ -30,11 +30,17 @@ class RankedProduct:
 class ProductsEvent:
     type: ClassVar[str] = "products"  # the event's name on the wire (server-sent events)
     products: list[RankedProduct]
-    kind: str  # what the message was: "product_search", "after_sales", "off_topic", "smalltalk"
+    kind: str  # the message's act: search, refine, ask_product, compare, cart, service, smalltalk, out_of_scope
     no_match: bool  # the products are the closest alternatives, not matches
     constraints: str  # the carried constraints in words ("jackets, under $100")
     notices: list[str] = field(default_factory=list)  # things the shopper should know (message cut, price ignored)
     policy_snippets: list[dict[str, str]] = field(default_factory=list)  # {"id", "title", "text"} for service answers
+    actions: list[dict] = field(default_factory=list)  # what the shop did: {"type": "add_to_cart", "product_id", "ok"}
+
+    @property
+    def sources(self) -> list[str]:
+        """The policy documents a service answer quotes."""
+        return [s["id"] for s in self.policy_snippets]
 
 
 @dataclass(frozen=True)
@@ -63,15 +69,21 @@ TurnEvent = Union[ProductsEvent, TokenEvent, ReplaceEvent, DoneEvent]
 @dataclass
 class Turn:
     """A whole turn: the products event's fields and the done event's."""
+
     products: list[RankedProduct] = field(default_factory=list)
     kind: str = ""
     no_match: bool = False
     constraints: str = ""
     notices: list[str] = field(default_factory=list)
     policy_snippets: list[dict[str, str]] = field(default_factory=list)
+    actions: list[dict] = field(default_factory=list)
     reply: str = ""
     grounded: bool = True
     problems: list[str] = field(default_factory=list)
+
+    @property
+    def sources(self) -> list[str]:
+        return [s["id"] for s in self.policy_snippets]
 
 
 def collect_turn(events: Iterable[TurnEvent]) -> Turn:
@@ -80,6 +92,7 @@ def collect_turn(events: Iterable[TurnEvent]) -> Turn:
         if isinstance(event, ProductsEvent):
             turn.products, turn.kind, turn.no_match = event.products, event.kind, event.no_match
             turn.constraints, turn.notices, turn.policy_snippets = event.constraints, event.notices, event.policy_snippets
+            turn.actions = event.actions
         elif isinstance(event, DoneEvent):
             turn.reply, turn.grounded, turn.problems = event.reply, event.grounded, event.problems
     return turn

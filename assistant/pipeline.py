@@ -17,9 +17,11 @@ import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Generator, Iterator
+from typing import Callable, Generator, Iterator
 
-from assistant.dialogue.context import SessionState, TurnContext, Vocabulary, update_context
+from assistant.dialogue.acts import ActClassifier
+from assistant.dialogue.context import SessionState, Vocabulary, update_context
+from assistant.dialogue.language import LanguageCheck
 from assistant.events import (
     DoneEvent,
     ProductsEvent,
@@ -59,10 +61,19 @@ class Session:
     user_ids: set[str] = field(default_factory=set)  # who chatted in it, so "delete my data" can drop it
 
 
+CartAction = Callable[[str, "str | None", str, str], bool]  # (session, user, product id, "add" | "remove") -> done
+TEMPLATE_ONLY = frozenset({"smalltalk", "out_of_scope", "cart"})  # one-line answers: no model, nothing to invent
+
+
 class Assistant:
     def __init__(self, index: ProductIndex, backend: Backend | None = None, policies: PolicyIndex | None = None,
-                 ranker: Ranker | None = None, vocab: Vocabulary | None = None, config: AssistantConfig | None = None):
+                 ranker: Ranker | None = None, vocab: Vocabulary | None = None, config: AssistantConfig | None = None,
+                 acts: ActClassifier | None = None, language: LanguageCheck | None = None,
+                 on_cart: CartAction | None = None):
         self.config = config or AssistantConfig()
+        self.acts = acts  # the dialogue-act classifier; None: every message is read as a search
+        self.language = language  # flags messages in a language the catalog is not in
+        self.on_cart = on_cart  # carries out "add it to my cart" (the shop's cart); None: cart requests are declined
         self.index = index
         self.backend: Backend = backend or TemplateBackend()
         self.template = TemplateBackend()
@@ -109,7 +120,7 @@ class Assistant:
                 session.user_ids.add(str(user_id))
             before = copy.deepcopy(session.state)
             try:
-                yield from self._turn(session, message, user_id)
+                yield from self._turn(session, message, user_id, session_id)
             except Exception:
                 session.state = before  # a failed turn must not leave what it half-applied carried into the next
                 raise
@@ -118,21 +129,33 @@ class Assistant:
         """The whole turn at once."""
         return collect_turn(self.respond(session_id, message, user_id))
 
-    def _turn(self, session: Session, message: str, user_id: str | None) -> Iterator[TurnEvent]:
-        ctx = update_context(session.state, message, self.vocab)
+    def _turn(self, session: Session, message: str, user_id: str | None, session_id: str) -> Iterator[TurnEvent]:
+        state = session.state
+        act = self.acts.predict(message, shown=bool(state.shown)).act if self.acts is not None else None
+        ctx = update_context(state, message, self.vocab, act=act)
+        notices = list(ctx.notices)
+        if self.language is not None and (note := self.language.notice(message)):
+            notices.append(note)
         ranked: list[RankedProduct] = []
         snippets: list[dict[str, str]] = []
-        if ctx.kind == "product_search":
+        actions: list[dict] = []
+        if ctx.kind in ("search", "refine"):
             ranked = self.ranker.find_products(ctx, user_id)
-        elif ctx.kind == "after_sales":
-            snippets = self.policy_snippets(ctx)
+        elif ctx.kind in ("ask_product", "compare", "cart"):  # about products on screen: those, not a new list
+            ranked = [RankedProduct(p, "", 0.0) for p in ctx.referenced]
+            if ctx.kind == "cart" and len(ctx.referenced) == 1:
+                actions = [self._cart(session_id, user_id, ctx.referenced[0].id, ctx.cart_op)]
+        elif ctx.kind == "service":
+            snippets = self.policy_snippets(self.vocab.generic(message))
         no_match = bool(ranked) and not any(r.matches for r in ranked)
         facts = ReplyFacts.from_products([r.product for r in ranked], [r.reason for r in ranked],
                                          no_match=no_match, constraints_text=ctx.constraints.describe(),
-                                         policy_snippets=snippets, kind=ctx.kind, notices=ctx.notices)
-        yield ProductsEvent(ranked, ctx.kind, no_match, ctx.constraints.describe(), ctx.notices, snippets)
+                                         policy_snippets=snippets, kind=ctx.kind, notices=notices, actions=actions,
+                                         contact=self.config.contact)
+        yield ProductsEvent(ranked, ctx.kind, no_match, ctx.constraints.describe(), notices, snippets, actions)
         reply, verdict = yield from self._reply(facts, message, session)
-        session.state.record_shown([r.product for r in ranked])
+        if ctx.kind in ("search", "refine"):  # asking about, comparing or buying one keeps the list on screen
+            state.record_shown([r.product for r in ranked])
         keep = max(0, self.config.history_turns)  # the reply model never reads more than this
         session.history = [*session.history, {"role": "user", "content": message},
                            {"role": "assistant", "content": reply}][-keep:] if keep else []
@@ -143,7 +166,7 @@ class Assistant:
         sees it: the first sentence shows after a fraction of the generation time, and no ungrounded sentence is
         ever shown. When a sentence fails, generation stops and the template reply replaces the whole turn:
         a ReplaceEvent when some text was already shown, plain tokens otherwise."""
-        if isinstance(self.backend, TemplateBackend):
+        if isinstance(self.backend, TemplateBackend) or facts.kind in TEMPLATE_ONLY:
             text = self.template.reply(facts, message)
             for chunk in word_chunks(text):
                 yield TokenEvent(chunk)
@@ -195,13 +218,15 @@ class Assistant:
                 yield TokenEvent(word)
         return text, Verdict(False, problems)
 
-    def policy_snippets(self, ctx: TurnContext, k: int = 2) -> list[dict[str, str]]:
-        """The shop's policy documents closest to the question (the topic word, e.g. "returns", sharpens the query;
-        the documents are whatever the shop loaded, not fixed ids)."""
-        if self.policies is None:
-            return []
-        query = f"{ctx.after_sales_topic} {ctx.intent_text}" if ctx.after_sales_topic else ctx.intent_text
-        return [{"id": d["id"], "title": d["title"], "text": d["text"]} for d in self.policies.search(query, k=k)]
+    def _cart(self, session_id: str, user_id: str | None, product_id: str, op: str) -> dict:
+        done = self.on_cart(session_id, user_id, product_id, op) if self.on_cart is not None else False
+        return {"type": "remove_from_cart" if op == "remove" else "add_to_cart", "product_id": product_id, "ok": done}
+
+    def policy_snippets(self, question: str) -> list[dict[str, str]]:
+        """The sentences of the shop's policies that answer the question, from the one policy that holds them (named
+        as the source): extractive, by meaning (catalog.policies.PolicyIndex.answer). Nothing when none is close."""
+        found = self.policies.answer(question) if self.policies is not None else None
+        return [{"id": found["id"], "title": found["title"], "text": found["text"]}] if found else []
 
 
 _SENTENCE_END = re.compile(r"[.!?]\s+|\n+")

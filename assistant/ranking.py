@@ -2,6 +2,9 @@
 from the query similarity, soft preferences, rating, popularity and, for a shopper with a history, the hybrid
 recommender and the purchase predictor; diversity (one colour of a model); a reason per product in a shopper's words.
 When nothing satisfies the hard constraints, the closest products are shown, labelled as not matching.
+An audience ("for women") leaves out the candidates whose own title or attributes name only another audience
+("Men's ..."); products that name none stay. A reason claims a feature ("waterproof") only where the product's own
+text says it.
 
     ranker = Ranker(index, recommender, predictor, user_key=events.user_key)
     ranked = ranker.find_products(turn_context, user_id="u00042")     # [RankedProduct, ...] best first
@@ -10,12 +13,14 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
 from assistant.dialogue.context import TurnContext
+from assistant.dialogue.vocabulary import fits_audience, product_audiences
 from assistant.events import RankedProduct
 from assistant.recsys.predictor import Predictor, zscore
 from assistant.recsys.recommend import HistoryItem, HybridRecommender
@@ -24,6 +29,9 @@ from catalog.index import ProductIndex, SearchFilters, SearchHit
 from catalog.schema import Product
 
 log = logging.getLogger("assistant.ranking")
+AUDIENCE_OVERFETCH = 3  # with an audience, fetch this many times the candidates: some are left out afterwards
+NOT_WORD_PREFS = ("prefer_cheaper", "prefer_pricier")  # soft keys that are not words to find in a product
+YES = ("yes", "true")
 
 
 @dataclass
@@ -55,16 +63,19 @@ class Ranker:
             if len(ids):
                 vector = _normalise(vector + 2.0 * vectors.mean(axis=0))  # "more like that": mostly the item
         filters = ctx.filters()  # out-of-stock products stay findable unless asked; the reply says so
-        hits = self.index.search(vector, k=self.config.retrieve_k, filters=filters, text=ctx.intent_text)
+        hits = self._search(vector, filters, ctx)
         matches = True
         if not hits:
             # Nothing satisfies every constraint: show the closest products, clearly labelled as not matching,
-            # giving up the least essential constraints first (price, then colour/size/rating, then brands).
+            # giving up the least essential constraints first (price, then colour/size/rating, then brands, and
+            # last the audience).
             matches = False
             for relaxed in _relaxations(filters):
-                hits = self.index.search(vector, k=self.config.retrieve_k, filters=relaxed, text=ctx.intent_text)
+                hits = self._search(vector, relaxed, ctx)
                 if hits:
                     break
+            if not hits and ctx.constraints.audience:
+                hits = self._search(vector, SearchFilters(exclude_ids=filters.exclude_ids), ctx, audience=False)
         if not hits:
             return []
         scores = self._rank_scores(hits, ctx, user_id)
@@ -73,6 +84,16 @@ class Ranker:
         personal = self._personal_reasons(user_id, [hits[i].product for i in order])
         return [RankedProduct(hits[i].product, self._reason(hits[i].product, ctx, matches, personal.get(hits[i].product.id)),
                               float(scores[i]), matches) for i in order]
+
+    def _search(self, vector: np.ndarray, filters: SearchFilters, ctx: TurnContext,
+                audience: bool = True) -> list[SearchHit]:
+        """Filtered retrieval; with an audience, more candidates are fetched and those made for another dropped."""
+        wanted = ctx.constraints.audience if audience else None
+        k = self.config.retrieve_k * (AUDIENCE_OVERFETCH if wanted else 1)
+        hits = self.index.search(vector, k=k, filters=filters, text=ctx.intent_text)
+        if wanted:
+            hits = [h for h in hits if fits_audience(wanted, product_audiences(h.product))][:self.config.retrieve_k]
+        return hits
 
     def _rank_scores(self, hits: list[SearchHit], ctx: TurnContext, user_id: str | None) -> np.ndarray:
         cfg = self.config
@@ -124,16 +145,19 @@ class Ranker:
         return reasons
 
     def _reason(self, p: Product, ctx: TurnContext, matches: bool, personal: str | None) -> str:
+        """"matches: <the hard constraints>, <the audience and soft words this product's own text names>"; a
+        soft word the product lacks ("waterproof" on a jacket that does not say so) is never claimed."""
+        c = ctx.constraints
+        text = _product_text(p)
+        own = [w for w in _word_prefs(c.soft) if _has_word(text, w)]
+        if c.audience and c.audience in product_audiences(p):
+            own.insert(0, "unisex" if c.audience == "unisex" else f"for {c.audience}")
         parts = []
-        if not matches:
+        if not matches:  # no "matches:" claim; the words the product does name still help the shopper choose
             parts.append("closest alternative, does not match every request")
-        elif ctx.constraints.describe():
-            parts.append(f"matches: {ctx.constraints.describe()}")
-        stated = ctx.constraints.describe().lower()
-        words = [w for w, v in ctx.constraints.soft.items() if isinstance(v, (int, float)) and w.isalpha() and
-                 w not in ("prefer_cheaper", "prefer_pricier") and w in _product_text(p) and w not in stated]
-        if words:
-            parts.append(", ".join(words))
+            parts += [", ".join(own)] if own else []
+        elif c.describe(soft=False) or own:
+            parts.append("matches: " + ", ".join(x for x in [c.describe(soft=False), *own] if x))
         if personal:
             parts.append(personal)
         if p.rating is not None and p.review_count:
@@ -144,8 +168,8 @@ class Ranker:
 def _relaxations(f: SearchFilters) -> list[SearchFilters]:
     keep = dict(category=f.category, exclude_ids=f.exclude_ids)
     return [
-        SearchFilters(brands=f.brands, exclude_brands=f.exclude_brands, colour=f.colour, size=f.size,
-                      min_rating=f.min_rating, in_stock_only=f.in_stock_only, **keep),
+        SearchFilters(brands=f.brands, exclude_brands=f.exclude_brands, colour=f.colour, colours=f.colours,
+                      size=f.size, min_rating=f.min_rating, in_stock_only=f.in_stock_only, **keep),
         SearchFilters(brands=f.brands, exclude_brands=f.exclude_brands, **keep),
         SearchFilters(**keep),
         SearchFilters(exclude_ids=f.exclude_ids),
@@ -178,17 +202,30 @@ def _soft_score(p: Product, ctx: TurnContext) -> float:
     if soft.get("prefer_pricier") and p.price:
         score += 0.3 * math.log1p(p.price)
     text = _product_text(p)
-    for word, value in soft.items():
-        if isinstance(value, (int, float)) and word.isalpha() and word not in ("prefer_cheaper", "prefer_pricier"):
-            score += 1.0 if word in text else 0.0
+    score += sum(1.0 for word in _word_prefs(soft) if _has_word(text, word))
     avoid = soft.get("avoid_colour")
-    if isinstance(avoid, str) and avoid and avoid.lower() in str(p.attributes.get("colour", "")).lower():
+    if isinstance(avoid, str) and avoid and _has_word(str(p.attributes.get("colour") or p.title).lower(), avoid.lower()):
         score -= 1.0
     return score
 
 
+def _word_prefs(soft: dict[str, float | str]) -> list[str]:
+    """The soft preferences that are words to find in a product: features, materials, colour words ("waterproof",
+    "stainless steel", "powder-free"), not the price keys ("price_target") or flags ("prefer_cheaper")."""
+    return [w for w, v in soft.items() if isinstance(v, (int, float)) and w not in NOT_WORD_PREFS and "_" not in w]
+
+
+def _has_word(text: str, word: str) -> bool:
+    """Whole words only: "warm" is not in "swarm", "blue" not in "bluetooth"; "-" and " " alike ("powder free")."""
+    words = [re.escape(w) for w in re.split(r"[\s-]+", word.lower()) if w]
+    return bool(words) and re.search(r"(?<![a-z0-9])" + r"[\s-]*".join(words) + r"(?![a-z0-9])", text) is not None
+
+
 def _product_text(p: Product) -> str:
-    return " ".join([p.title, " ".join(map(str, p.attributes.values())), " ".join(p.tags)]).lower()
+    """What a product says about itself: title, attribute values, the names of its yes/no attributes that are yes
+    ("waterproof: yes"), and tags."""
+    flags = [str(k).replace("_", " ") for k, v in p.attributes.items() if str(v).strip().lower() in YES]
+    return " ".join([p.title, " ".join(map(str, p.attributes.values())), *flags, " ".join(p.tags)]).lower()
 
 
 def _shrunk_rating(p: Product, prior: float = 3.5, strength: float = 10.0) -> float:

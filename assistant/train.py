@@ -1,10 +1,12 @@
 """Training command line. `predictor` fine-tunes the purchase predictor (MiniLM cross-encoder), fits the fast feature
-model and tunes the hybrid's blend weights; everything is saved in one folder the shop loads.
+model and tunes the hybrid's blend weights; everything is saved in one folder the shop loads. `dialogue` fits the
+dialogue-act head (assistant/dialogue/train_acts.py) that the package ships.
 
     python -m assistant.train predictor --data ../shared/data/amazon-scientific --epochs 1 --max-train-pairs 16000 \\
         --out runs/predictor-Scientific
     python -m assistant.train predictor --data data --kind features       # the shop's own data dir: seconds
     accelerate launch -m assistant.train predictor --data ../shared/data/amazon-scientific --batch-size 64   # GPUs
+    python -m assistant.train dialogue --data ../shared/data --out assistant/dialogue/acts_head.npz
 
 Exit code 2 with a one-line message when the data folder is missing or unusable.
 """
@@ -14,6 +16,7 @@ import argparse
 import os
 import sys
 
+from assistant.dialogue.train_acts import ActDataError, train_acts
 from assistant.recsys.data import DatasetError
 from assistant.recsys.train import PredictorTrainConfig, run_predictor
 
@@ -55,12 +58,34 @@ def run_predictor_cli(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_dialogue_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("dialogue", help="fit the dialogue-act head on Bitext, CLINC, ESCI and our own utterances")
+    p.add_argument("--data", default="../shared/data", help="the shared data folder (default: ../shared/data)")
+    p.add_argument("--out", default="assistant/dialogue/acts_head.npz", help="the head file to write")
+    p.add_argument("--holdout", action="store_true", help="leave the held-out parts out (what the evaluation measures)")
+    p.add_argument("--cache", default=None, help="embedding cache dir (default ~/.cache/shop-assistant/dialogue-acts)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=run_dialogue_cli)
+
+
+def run_dialogue_cli(args: argparse.Namespace) -> int:
+    try:
+        result = train_acts(args.data, args.out, seed=args.seed, holdout=args.holdout, cache_dir=args.cache,
+                            log=lambda s: print(s, flush=True))
+    except ActDataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"{result['bytes']} bytes; rows per act {result['per_act']}", flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the base model ships inside a package: never reach for a hub
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     parser = argparse.ArgumentParser(prog="python -m assistant.train", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     add_predictor_parser(sub)
+    add_dialogue_parser(sub)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

@@ -42,6 +42,7 @@ class SearchFilters:
     exclude_brands: list[str] = field(default_factory=list)
     category: str | None = None  # matches any level of the category path ("Jackets" or "Outdoor")
     colour: str | None = None
+    colours: list[str] = field(default_factory=list)  # any of these: a family ("blue" -> Blue, Navy, Sky Blue)
     size: str | None = None
     min_rating: float | None = None
     in_stock_only: bool = False
@@ -62,6 +63,8 @@ class SearchFilters:
             clauses.append({"$or": [{"category_key": c}, {"cat0": c}, {"cat1": c}, {"cat2": c}]})
         if self.colour:
             clauses.append({"colour": _key(self.colour)})
+        if self.colours:
+            clauses.append({"colour": {"$in": sorted({_key(c) for c in self.colours})}})
         if self.size:
             clauses.append({"size": _key(self.size)})
         if self.min_rating is not None:
@@ -88,6 +91,8 @@ class SearchFilters:
         if self.category and _key(self.category) not in {meta.get(k) for k in ("category_key", "cat0", "cat1", "cat2")}:
             return False
         if self.colour and meta.get("colour") != _key(self.colour):
+            return False
+        if self.colours and meta.get("colour") not in {_key(c) for c in self.colours}:
             return False
         if self.size and meta.get("size") != _key(self.size):
             return False

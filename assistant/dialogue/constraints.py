@@ -1,7 +1,8 @@
 """Shopper constraints and how a single message states them: the hard and soft constraints a search runs under
 (`Constraints`), and the rule-based reading of one message into a `ParsedMessage` (with the catalog's words from
-assistant/dialogue/vocabulary.py): prices, brands, colours, sizes, ratings, stock, categories, clears and resets. Deterministic and
-stateless; nothing here knows about sessions.
+assistant/dialogue/vocabulary.py): prices, brands, colours, sizes, ratings, stock, categories, audiences, materials,
+clears and resets. Deterministic and stateless; nothing here knows about sessions. Typos and spelled-out amounts are
+fixed first (assistant/dialogue/spelling.py).
 
 assistant.dialogue.context builds on this module (never the other way round): it keeps the session, resolves references to
 shown products, runs the parsing steps below around its own reference step, and applies each parsed message to the
@@ -10,6 +11,10 @@ constraints carried across turns.
 Documented choices:
 - A bare currency amount ("a $300 camera") is read like "around $300"; numbers followed by a unit ("5 kg", "4 stars",
   "2 pack") are never prices.
+- A colour family ("blue") filters on every catalog colour of the family (Navy, Sky Blue, ...); a shade ("navy") on
+  itself. A catalog that records no colours gets the colour word as a soft preference instead.
+- "for women", "for my husband": an audience; products that name only another audience are left out in ranking.
+- "60 pounds" is a weight (pounds is a unit), "60 quid" a price.
 - "cheap"/"budget" alone is only a soft preference; "cheaper"/"pricier" are relative moves that assistant.dialogue.context
   measures against the products shown.
 """
@@ -21,7 +26,8 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable
 
-from assistant.dialogue.vocabulary import GEAR_NOUNS, WORD_RE, Vocabulary, _singular
+from assistant.dialogue.spelling import numbers_to_digits
+from assistant.dialogue.vocabulary import GEAR_NOUNS, WORD_RE, Vocabulary, _singular, read_audience
 
 if TYPE_CHECKING:
     from catalog.index import SearchFilters
@@ -64,7 +70,7 @@ _GUARD = r"(?<![\w.#])(?<!us )(?<!eu )(?<!uk )(?<!size )(?<!sizes )(?<!age )(?<!
 def _money(name: str) -> str:
     """An amount with optional currency ("$1,299", "50 dollars", "2k"), captured as `name` for _amount()."""
     return (rf"{_GUARD}(?P<{name}>(?:[$€£]\s*)?(?:{_NUM})(?![.,]?\d)(?:\s*k(?![a-z]))?"
-            rf"(?:\s*(?:dollars?|bucks|usd|eur(?:os?)?|gbp|€|\$)(?![a-z]))?){_UNITS}")
+            rf"(?:\s*(?:dollars?|bucks|quid|usd|eur(?:os?)?|gbp|€|\$)(?![a-z]))?){_UNITS}")
 
 
 # Price phrasings, applied in this order so a range is not read as two single limits.
@@ -85,7 +91,7 @@ MIN_RE = re.compile(rf"(?:\b(?:over|above|more than|at least|min(?:imum)?|starti
                     rf"or above|or higher|plus\b|\+)")
 # An amount with a currency and no other cue ("a $300 camera"): read as "around".
 BARE_MONEY_RE = re.compile(rf"{_GUARD}(?P<v>[$€£]\s*(?:{_NUM})(?![.,]?\d)(?:\s*k(?![a-z]))?)"
-                           rf"|{_GUARD}(?P<v2>(?:{_NUM})(?![.,]?\d)\s*(?:dollars?|bucks|usd|euros?)\b)")
+                           rf"|{_GUARD}(?P<v2>(?:{_NUM})(?![.,]?\d)\s*(?:dollars?|bucks|quid|usd|euros?|eur|gbp)\b)")
 # Relative price moves; "cheap"/"budget" alone is only a soft preference.
 CHEAPER_RE = re.compile(r"\b(?:cheaper|less expensive|lower[- ]priced|more affordable|less pricey|lower price)\b")
 PRICIER_RE = re.compile(r"\b(?:more expensive|pricier|higher[- ]end|high[- ]end|premium|fancier|more premium|"
@@ -121,6 +127,7 @@ CLEAR_RES = {  # what a shopper can drop: "forget the price", "any colour", "bra
     "size": re.compile(r"\bany size\b|\bsize (?:doesn'?t|does not) matter\b|\b(?:forget|drop|clear)\s+(?:the\s+)?"
                        r"size\b"),
     "rating": re.compile(r"\bany rating\b|\b(?:forget|drop|clear)\s+(?:the\s+)?ratings?\b"),
+    "audience": re.compile(r"\bany gender\b|\bgender (?:doesn'?t|does not) matter\b|\bfor (?:anyone|everyone)\b"),
 }
 # Brands of shown products to leave out: singular means the one referred to, plural every brand shown.
 OTHER_BRAND_RE = re.compile(r"\b(?:(?P<one>another brand|a different brand|not that brand|other than that brand|"
@@ -153,6 +160,8 @@ LETTER_SIZE_RES = [re.compile(rf"\b(?:size|sz)\s*:?\s*(?P<s>{_LETTERS})\b(?![-']
                    re.compile(r"(?<![\w-])(?P<s>xxs|xs|xl|xxl|xxxl)\b(?![-'])")]
 # "a medium dog bed": a size word without a cue, used only where the category has sizes.
 BARE_WORD_SIZE_RE = re.compile(r"\b(?P<s>extra[- ]small|x-small|extra[- ]large|x-large|small|medium|large)\b(?!-)")
+FREE_AFTER_RE = re.compile(r"[\s-]?free\b")  # "latex free": the material is what the shopper avoids ...
+NON_BEFORE_RE = re.compile(r"\b(?:non|no|without)[\s-]?$")  # ... and "non-latex", "no plastic"
 CONTENT_WORD_RE = re.compile(r"[a-z0-9][a-z0-9'&-]*")  # words kept for the intent text
 
 
@@ -165,8 +174,10 @@ class Constraints:
     brands: list[str] = field(default_factory=list)
     exclude_brands: list[str] = field(default_factory=list)
     category: str | None = None
-    colour: str | None = None
+    colour: str | None = None  # as the shopper said it ("Blue")
+    colours: list[str] = field(default_factory=list)  # the catalog colours it stands for (Blue, Navy, Sky Blue)
     size: str | None = None
+    audience: str | None = None  # "women", "men", "kids", "unisex": leaves out products made for another
     min_rating: float | None = None
     in_stock_only: bool = False
     # "price_target": 100.0, "prefer_cheaper"/"prefer_pricier": 1.0, "avoid_colour": "red", a feature word: 1.0
@@ -179,13 +190,18 @@ class Constraints:
         from catalog.index import SearchFilters  # lazy: catalog.index pulls in chromadb
 
         return SearchFilters(min_price=self.min_price, max_price=self.max_price, brands=list(self.brands),
-                             exclude_brands=list(self.exclude_brands), category=self.category, colour=self.colour,
-                             size=self.size, min_rating=self.min_rating, in_stock_only=self.in_stock_only,
+                             exclude_brands=list(self.exclude_brands), category=self.category,
+                             colour=None if self.colours else self.colour, colours=list(self.colours), size=self.size,
+                             min_rating=self.min_rating, in_stock_only=self.in_stock_only,
                              exclude_ids=list(exclude_ids))
 
-    def describe(self) -> str:
-        """A short phrase for replies and reasons: "jackets, under $100, not Northpeak, blue, waterproof"."""
+    def describe(self, soft: bool = True) -> str:
+        """A short phrase for replies and reasons: "jackets, for women, under $100, not Northpeak, blue, waterproof".
+        soft=False leaves out what a product may lack while still shown (feature words, the audience): the hard part
+        every matching product satisfies."""
         parts = [self.category.lower()] if self.category else []
+        if self.audience and soft:
+            parts.append("unisex" if self.audience == "unisex" else f"for {self.audience}")
         target = self.soft.get("price_target")
         if isinstance(target, float):
             parts.append(f"around {_dollars(target)}")
@@ -209,7 +225,8 @@ class Constraints:
             parts.append(f"rated {self.min_rating:g}+")
         if self.in_stock_only:
             parts.append("in stock")
-        parts += [k for k, v in self.soft.items() if v == 1.0 and not k.startswith("prefer_") and k != "price_target"]
+        if soft:
+            parts += [k for k, v in self.soft.items() if v == 1.0 and not k.startswith("prefer_") and k != "price_target"]
         return ", ".join(parts)
 
 
@@ -236,7 +253,9 @@ class ParsedMessage:
     other_brands: str | None = None  # "one" or "all"
     ref_brand: str | None = None  # "the Northpeak one"
     colour: str | None = None
+    colours: list[str] = field(default_factory=list)  # the catalog colours of a family named ("blue")
     size: str | None = None
+    audience: str | None = None
     min_rating: float | None = None
     in_stock: bool | None = None
     category: str | None = None
@@ -289,9 +308,13 @@ def parse_clears_and_stock(p: ParsedMessage, work: str) -> str:
 
 
 def parse_constraints(p: ParsedMessage, work: str, text: str, vocab: Vocabulary, topic: str | None) -> None:
-    """The steps after references: ratings, sizes, prices, brands, colours, the category, features and price moves.
+    """The steps after references: typos and spelled-out amounts fixed, then the audience, ratings, sizes, prices,
+    brands, colours, the category, features, materials and price moves.
     `work` is the message with earlier steps' words blanked out, `text` the message as written, `topic` the session's
     current category (it decides whether "a medium dog bed" names a size)."""
+    work, text = vocab.speller.correct(work, text)
+    work, text = numbers_to_digits(work, text)
+    p.audience, work = read_audience(work)
     for pattern in RATING_RES:
         matches, work = take(pattern, work)
         for m in matches:
@@ -310,8 +333,11 @@ def parse_constraints(p: ParsedMessage, work: str, text: str, vocab: Vocabulary,
         letter = WORD_SIZES[m.group("s")]
         if letter in vocab.category_sizes.get((p.category or topic or "").lower(), set()):
             p.size, work = letter, blank(work, *m.span())
-    for m in vocab.feature_re.finditer(work):
-        p.soft[m.group(0)] = 1.0
+    for m in vocab.feature_re.finditer(work):  # in the catalog's spelling: "powder free" -> "powder-free"
+        p.soft[vocab.features[int(m.lastgroup[1:])]] = 1.0
+    for m in vocab.material_re.finditer(work):  # "leather", "stainless steel"; not "latex-free" or "non-latex"
+        if not (FREE_AFTER_RE.match(work, m.end()) or NON_BEFORE_RE.search(work[max(0, m.start() - 8):m.start()])):
+            p.soft[vocab.materials[int(m.lastgroup[1:])].lower()] = 1.0
     for pattern, key in ((CHEAPER_RE, "cheaper"), (PRICIER_RE, "pricier")):
         matches, work = take(pattern, work)
         p.relative = key if matches else p.relative
@@ -413,8 +439,10 @@ def _parse_colours(p: ParsedMessage, work: str, vocab: Vocabulary) -> str:
         if COLOUR_NEGATION_RE.search(before):
             p.soft["avoid_colour"] = vocab.colour_of(m)
             work = blank(work, *m.span())
-        else:
-            p.colour = vocab.colour_of(m)
+        elif vocab.attribute_colours:
+            p.colour, p.colours = vocab.colour_of(m), vocab.colour_family(vocab.colour_of(m))
+        else:  # the catalog records no colours: a filter would match nothing, the word in a title still tells
+            p.soft[vocab.colour_of(m).lower()] = 1.0
     return work
 
 

@@ -29,6 +29,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable
 
+from assistant.dialogue.acts import NEEDS_SHOWN
 from assistant.dialogue.constraints import (
     MAX_PRICE,
     MIN_PRICE,
@@ -41,7 +42,6 @@ from assistant.dialogue.constraints import (
 )
 from assistant.dialogue.constraints import Constraints as Constraints  # re-exported for callers
 from assistant.dialogue.injection import detect_injection
-from assistant.dialogue.intent import after_sales_topic, classify
 from assistant.dialogue.sanitize import sanitize_untrusted, truncate
 from assistant.dialogue.vocabulary import Vocabulary as Vocabulary
 from catalog.schema import Product
@@ -61,9 +61,16 @@ REFERENCE_NOUNS = {"one", "ones", "option", "item", "result", "product", "pick",
 NOT_REFERENCE_NEXT = {"time", "times", "year", "years", "month", "week", "day", "days", "order", "purchase", "few",
                       "couple", "thing", "things", "step", "minute", "moment", "place", "date", "name", "page"}
 
-# "the cheapest one", "the best rated of them": a reference picked by price or rating among the shown products.
+# "the cheapest one", "the best rated of them", "the cheaper one": picked by price or rating among the products shown.
 SUPERLATIVE_RE = re.compile(r"\bthe\s+(?P<s>cheapest|least expensive|most expensive|priciest|best[- ]rated|"
-                            r"highest[- ]rated|top[- ]rated)\s+(?:one|of (?:them|those|these))\b")
+                            r"highest[- ]rated|top[- ]rated|cheaper|less expensive|more expensive|pricier|"
+                            r"better[- ]rated|higher[- ]rated)\s+(?:one|of (?:them|those|these|the two))\b")
+# "the blue one", "the leather ones": a shown product picked by words of its own colour or title.
+DESCRIBED_RE = re.compile(r"\bthe\s+(?P<w>[a-z][a-z'-]{1,20}(?:\s[a-z][a-z'-]{1,20})?)\s+ones?\b")
+# A cart request that takes out rather than puts in; everything else about the cart adds.
+CART_REMOVE_RE = re.compile(r"\b(?:remove|delete|take\s(?:it|that|this|them)\sout|take\sout|drop)\b")
+# "instead", "something else", "what about ...": another product for the same goal (budget, recipient stay).
+SHIFT_RE = re.compile(r"\b(?:instead|something else|anything else|what about|how about|rather)\b")
 # Ordinal references: "the second one", "#2", "number 2", "the first two", "the last one".
 ORDINAL_RE = re.compile(r"\b(?P<the>the\s+)?(?P<ord>first|second|third|fourth|fifth|sixth|1st|2nd|3rd|4th|5th|6th|"
                         r"last)\b(?:\s+(?P<next>[a-z']+))?")
@@ -112,10 +119,10 @@ class TurnContext:
     referenced: list[Product] = field(default_factory=list)
     reference_mode: str | None = None  # "similar", "variant", "detail" or None
     new_topic: bool = False
-    kind: str = "product_search"  # see assistant.dialogue.intent.classify
+    kind: str = "search"  # the message's act (assistant/dialogue/acts.py), checked against what it says
     notices: list[str] = field(default_factory=list)
     injection: bool = False
-    after_sales_topic: str | None = None  # a policy id when kind is "after_sales"
+    cart_op: str = "add"  # for a cart request: "add" or "remove"
 
     def filters(self) -> SearchFilters:
         """The hard constraints, leaving out the referenced products when asking for similar ones."""
@@ -131,8 +138,10 @@ class _Parsed(ParsedMessage):
     ordinals: list[tuple[int, str]] = field(default_factory=list)  # (index into shown, -1 = last; the words)
     pronoun: str | None = None  # "one" or "many"
     superlative: str | None = None  # "cheapest", "most expensive", "best rated", ...
+    described: str | None = None  # "the blue one": words that pick a shown product
     similar: bool = False
     variant: bool = False
+    shift: bool = False  # "instead", "something else": the same goal, another kind of product
 
     def product_signal(self) -> bool:
         return super().product_signal() or bool(self.ordinals or self.superlative)
@@ -143,6 +152,7 @@ def _parse(text: str, vocab: Vocabulary, state: SessionState) -> _Parsed:
     p = _Parsed()
     work = text.lower().replace("\u2019", "'")
     p.similar, p.variant = bool(SIMILAR_RE.search(work)), bool(VARIANT_RE.search(work))
+    p.shift = bool(SHIFT_RE.search(work))
     work = parse_clears_and_stock(p, work)
     work = _parse_references(p, work)
     parse_constraints(p, work, text, vocab, state.topic)
@@ -164,6 +174,9 @@ def _parse_references(p: _Parsed, work: str) -> str:
     matches, work = take(SUPERLATIVE_RE, work)
     if matches:
         p.superlative = matches[0].group("s").replace("-", " ")
+    m = DESCRIBED_RE.search(work)
+    if m and m.group("w") not in ("other", "same", "next", "previous", "right", "left"):
+        p.described = m.group("w")
     matches, work = take(PRONOUN_RE, work)
     if matches:
         p.pronoun = "many" if matches[-1].group("p") in ("them", "those", "these") else "one"
@@ -189,17 +202,33 @@ def _resolve(p: _Parsed, state: SessionState, notices: list[str]) -> list[Produc
             refs.append(match)
     priced = [x for x in shown if x.price is not None]
     rated = [x for x in shown if x.rating is not None]
-    if p.superlative in ("cheapest", "least expensive") and priced:
+    if p.superlative and p.superlative.split()[0] in ("cheaper", "less", "more", "pricier", "better", "higher"):
+        # "the cheaper one" compares the products just talked about (two compared), else all shown.
+        recent = state.recent_referenced()
+        basis = recent if len(recent) > 1 else shown
+        priced = [x for x in basis if x.price is not None]
+        rated = [x for x in basis if x.rating is not None]
+    if p.superlative in ("cheapest", "least expensive", "cheaper", "less expensive") and priced:
         refs.append(min(priced, key=lambda x: x.price))
-    elif p.superlative in ("most expensive", "priciest") and priced:
+    elif p.superlative in ("most expensive", "priciest", "more expensive", "pricier") and priced:
         refs.append(max(priced, key=lambda x: x.price))
     elif p.superlative and rated:
         refs.append(max(rated, key=lambda x: x.rating))
+    if p.described and not refs:
+        words = p.described.split()
+        described = [x for x in shown if all(w in _own_words(x) for w in words)]
+        refs += described[:1]
     # "that one", "is it ...", and "similar ones" / "other colours?" with nothing named: the last one talked about.
     if not refs and not p.ordinals and (p.pronoun or p.similar or p.variant) and shown:
         recent = state.recent_referenced()
         refs = (recent if len(recent) > 1 else list(shown)) if p.pronoun == "many" else (recent[:1] or shown[:1])
     return refs
+
+
+def _own_words(p: Product) -> set[str]:
+    """The words a shopper may pick a shown product by: its title, colour, material, brand."""
+    text = " ".join([p.title, p.brand, *(str(v) for k, v in p.attributes.items() if k in ("colour", "material", "size"))])
+    return set(re.findall(r"[a-z0-9'-]+", text.lower()))
 
 
 def _apply_prices(c: Constraints, p: _Parsed, basis: list[Product]) -> None:
@@ -249,10 +278,12 @@ def _apply(c: Constraints, p: _Parsed, state: SessionState, refs: list[Product],
     if "brand" in p.clear:
         c.brands, c.exclude_brands = [], []
     if "colour" in p.clear:
-        c.colour = None
+        c.colour, c.colours = None, []
         c.soft.pop("avoid_colour", None)
     if "size" in p.clear:
         c.size = None
+    if "audience" in p.clear:
+        c.audience = None
     if "rating" in p.clear:
         c.min_rating = None
     if p.category:
@@ -273,12 +304,16 @@ def _apply(c: Constraints, p: _Parsed, state: SessionState, refs: list[Product],
             c.exclude_brands.append(brand)
         c.brands = [b for b in c.brands if b.lower() != brand.lower()]
     if p.colour:
-        c.colour = p.colour
+        c.colour, c.colours = p.colour, list(p.colours)
     avoid = p.soft.get("avoid_colour")
     if isinstance(avoid, str) and c.colour and c.colour.lower() == avoid.lower():
-        c.colour = None
+        c.colour, c.colours = None, []
+    elif isinstance(avoid, str):  # "blue, but not navy": the family without that shade
+        c.colours = [x for x in c.colours if x.lower() != avoid.lower()]
     if p.size:
         c.size = p.size
+    if p.audience:
+        c.audience = p.audience
     if p.min_rating is not None:
         c.min_rating = p.min_rating
     if p.in_stock is not None:
@@ -286,19 +321,18 @@ def _apply(c: Constraints, p: _Parsed, state: SessionState, refs: list[Product],
     c.soft.update(p.soft)
 
 
-def update_context(state: SessionState, message: str, vocab: Vocabulary) -> TurnContext:
-    """Read one user message: update the session's carried constraints and topic, and say what to search for."""
+def update_context(state: SessionState, message: str, vocab: Vocabulary, act: str | None = None) -> TurnContext:
+    """Read one user message: update the session's carried constraints and topic, and say what to do. `act` is the
+    dialogue-act classifier's reading (None: a search); what the message itself says can overrule it: a message
+    with prices or the catalog's names in it is about products, a request about shown products with none shown
+    is a search."""
     text, notice = truncate(message)
     notices = [notice] if notice else []
     raw, text = text, sanitize_untrusted(text)
     # The raw text as well: sanitising rewrites role markers ("<|system|>" -> "(system)"), which hides them.
     injection = detect_injection(raw) or detect_injection(text)
-    kind = classify(text)
     p = _parse(text, vocab, state)
-    if kind in ("off_topic", "smalltalk") and p.product_signal():
-        kind = "product_search"
-    if kind == "after_sales" and (p.prices or p.relative or p.size or p.min_rating):  # "tent with free delivery
-        kind = "product_search"  # under $100" is a search that mentions delivery, not a delivery question
+    kind = _kind(act or "search", p, state)
     if p.invalid_prices:
         notices.append(f"I ignored the price {', '.join(repr(x) for x in p.invalid_prices[:3])}: a budget has to be "
                        f"at least ${MIN_PRICE:.2f} and at most ${MAX_PRICE:,.0f}.")
@@ -310,13 +344,20 @@ def update_context(state: SessionState, message: str, vocab: Vocabulary) -> Turn
     if injection:  # nothing in it is acted on; the search stays where it was
         intent = " ".join(state.topic_texts[-MAX_TOPIC_MESSAGES:]) or state.constraints.category or ""
         return TurnContext(state.constraints.copy(), intent, refs, mode, False, kind, notices, True)
-    if kind != "product_search":  # the question itself is what to look up (in the policies, for after-sales)
-        topic = after_sales_topic(text) if kind == "after_sales" else None
-        return TurnContext(state.constraints.copy(), text, refs, mode, False, kind, notices, False, topic)
-    new_topic = p.reset or bool(p.category and state.topic and p.category.lower() != state.topic.lower()
-                                and mode is None)
+    if kind in ("ask_product", "compare", "cart"):  # about products on screen: which ones, nothing else changes
+        refs = _about(kind, refs, state)
+        state.last_referenced = refs or state.last_referenced
+        op = "remove" if CART_REMOVE_RE.search(text.lower()) else "add"
+        return TurnContext(state.constraints.copy(), text, refs, "detail", False, kind, notices, False, op)
+    if kind not in ("search", "refine"):  # the question itself is what to look up (in the policies, for service)
+        return TurnContext(state.constraints.copy(), text, refs, mode, False, kind, notices)
+    new_topic = p.reset or bool(mode is None and p.category and state.topic and p.category.lower() != state.topic.lower()) \
+        or bool(p.shift and mode is None and (p.category or p.content))
     if new_topic:
+        kept = state.constraints
         state.constraints, state.topic_texts = Constraints(), []
+        if p.shift and not p.reset:  # "something for his office instead": the same budget and recipient
+            _keep_goal(kept, state.constraints)
         state.topic = None if p.reset else state.topic
     if p.category:
         state.topic = p.category
@@ -327,3 +368,32 @@ def update_context(state: SessionState, message: str, vocab: Vocabulary) -> Turn
     parts += state.topic_texts[-MAX_TOPIC_MESSAGES:]
     intent = " ".join(dict.fromkeys(parts)) or state.constraints.category or text
     return TurnContext(state.constraints.copy(), intent, refs, mode, new_topic, kind, notices, injection)
+
+
+def _kind(act: str, p: _Parsed, state: SessionState) -> str:
+    if act in ("smalltalk", "out_of_scope") and p.product_signal():
+        return "search"
+    if act == "service" and (p.prices or p.relative or p.size or p.min_rating):  # "tent with free delivery
+        return "search"  # under $100" is a search that mentions delivery, not a delivery question
+    if act in NEEDS_SHOWN and not state.shown:
+        return "cart" if act == "cart" else "search"  # nothing on screen: "add it" can only be declined
+    return act
+
+
+def _about(kind: str, refs: list[Product], state: SessionState) -> list[Product]:
+    """The products a question, comparison or cart request is about: the ones named, else the one talked about
+    last, else the only one shown (for a comparison: everything shown)."""
+    if kind == "compare":
+        return refs if len(refs) > 1 else (refs + [x for x in state.shown if x not in refs])[:4]
+    if refs:
+        return refs[:1] if kind == "cart" else refs
+    recent = state.recent_referenced()
+    return recent[:1] or (state.shown[:1] if len(state.shown) == 1 else [])
+
+
+def _keep_goal(old: Constraints, new: Constraints) -> None:
+    """What belongs to the shopper's goal rather than to one kind of product survives a change of product."""
+    new.min_price, new.max_price = old.min_price, old.max_price
+    if "price_target" in old.soft:
+        new.soft["price_target"] = old.soft["price_target"]
+    new.audience = old.audience

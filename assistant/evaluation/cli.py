@@ -3,6 +3,8 @@
     python -m assistant.evaluate recommend --data ../shared/data/amazon-scientific [--json]
     python -m assistant.evaluate retrieval --data ../shared/data/esci-shopping-queries
     python -m assistant.evaluate chat [--data ../shared/data/amazon-scientific]
+    python -m assistant.evaluate dialogue --data ../shared/data
+    python -m assistant.evaluate policies --data ../shared/data
 """
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ import os
 import sys
 
 from assistant.evaluation.chat import add_chat_parser
+from assistant.evaluation.dialogue import add_dialogue_parser
+from assistant.evaluation.policies import add_policies_parser
 from assistant.evaluation.recommend import add_recommend_parser
 from assistant.evaluation.retrieval import add_retrieval_parser
 
@@ -18,7 +22,7 @@ from assistant.evaluation.retrieval import add_retrieval_parser
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m assistant.evaluate", description=__doc__.split("\n")[0])
     subparsers = parser.add_subparsers(dest="command", required=True)
-    for add in (add_recommend_parser, add_retrieval_parser, add_chat_parser):
+    for add in (add_recommend_parser, add_retrieval_parser, add_chat_parser, add_dialogue_parser, add_policies_parser):
         add(subparsers)
     return parser
 

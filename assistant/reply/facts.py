@@ -12,9 +12,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from assistant.dialogue.acts import ACTS
 from catalog.schema import Product
 
-REPLY_KINDS = ("product_search", "after_sales", "off_topic", "smalltalk")
+REPLY_KINDS = ACTS  # a reply is written for the act of the message it answers (assistant/dialogue/acts.py)
+MAX_DESCRIPTION_CHARS = 300  # what a question about one product may quote of its description
 
 CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£"}
 
@@ -52,6 +54,7 @@ class ProductFact:
     reason: str = ""  # why the recommender picked it, in words a shopper understands
     attributes: dict[str, str] = field(default_factory=dict)
     stock: int | None = None  # units on hand when the shop tells us; lets "only N left" be checked
+    description: str = ""  # the start of the shop's description: what a question about this product may quote
 
     @classmethod
     def from_product(cls, product: Product, reason: str = "") -> ProductFact:
@@ -66,7 +69,8 @@ class ProductFact:
         return cls(id=product.id, title=product.title, brand=product.brand, price=product.price,
                    currency=product.currency or "USD", in_stock=bool(product.in_stock), rating=product.rating,
                    review_count=int(product.review_count or 0), category=product.category, reason=reason,
-                   attributes=attrs, stock=product.stock)
+                   attributes=attrs, stock=product.stock,
+                   description=" ".join(str(product.description or "").split())[:MAX_DESCRIPTION_CHARS])
 
     @property
     def name(self) -> str:
@@ -89,7 +93,7 @@ class ProductFact:
     def all_text(self) -> str:
         """Every word of this fact, for "does this word/number appear in the facts" checks."""
         attrs = " ".join(f"{k.replace('_', ' ')} {v}" for k, v in self.attributes.items())
-        return " ".join([self.title, self.brand, self.category, self.reason, attrs])
+        return " ".join([self.title, self.brand, self.category, self.reason, attrs, self.description])
 
 
 @dataclass
@@ -98,8 +102,10 @@ class ReplyFacts:
     no_match: bool = False  # True: the products do NOT satisfy the constraints, they are the closest alternatives
     constraints_text: str = ""  # "under $100, not Northpeak"
     policy_snippets: list[dict[str, str]] = field(default_factory=list)  # {"id", "title", "text"}
-    kind: str = "product_search"  # one of REPLY_KINDS
+    kind: str = "search"  # one of REPLY_KINDS
     notices: list[str] = field(default_factory=list)  # system-side messages to pass on ("price filter relaxed")
+    actions: list[dict] = field(default_factory=list)  # what the shop did for this message: {"type", "product_id", "ok"}
+    contact: str = ""  # how to reach a person, when the shop gave it
 
     def __post_init__(self) -> None:
         if self.kind not in REPLY_KINDS:
@@ -126,5 +132,5 @@ class ReplyFacts:
 
     def all_text(self) -> str:
         parts = [p.all_text() for p in self.products]
-        parts += [self.constraints_text, self.policy_text(), " ".join(self.notices)]
+        parts += [self.constraints_text, self.policy_text(), " ".join(self.notices), self.contact]
         return " ".join(parts)

@@ -299,7 +299,7 @@ POLICY_SUPPORT = 0.6  # share of an after-sales reply's content words that must 
 def _check_policy_support(reply: str, facts: ReplyFacts) -> list[str]:
     """An after-sales answer has to be made of the policy's words: a fluent paraphrase that drifts away from the
     snippet (a small model's usual failure) has no numbers for the other checks to catch."""
-    if facts.kind != "after_sales" or not facts.policy_snippets:
+    if facts.kind != "service" or not facts.policy_snippets:
         return []
     words = [w for w in _WORDS.findall(reply.lower()) if len(w) >= 4 and w not in _FILLER]
     if len(words) < 4:

@@ -60,8 +60,10 @@ def facts_block(facts: ReplyFacts) -> str:
                 fields.append(sanitize(attrs, 300))
             if p.reason:
                 fields.append(f"why: {sanitize(p.reason, 300)}")
+            if p.description and facts.kind == "ask_product":  # the question is about this product: its own words
+                fields.append(f"description: {sanitize(p.description, 300)}")
             lines.append(" | ".join(fields))
-    elif facts.kind == "product_search":
+    elif facts.kind in ("search", "refine"):
         lines.append("Products shown: none found.")
     if facts.policy_snippets:
         lines.append("Policies:")

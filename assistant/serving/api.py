@@ -128,7 +128,7 @@ def _shopper_routes(app: FastAPI, shop: Shop, auth: _Auth) -> None:
               responses={200: {"content": {"text/event-stream": {}},
                                "description": "events: products (list), token ({text}) ..., replace ({text}: discard the "
                                               "tokens so far, a later sentence failed the grounding check), "
-                                              "done ({reply, grounded, session_id, ...}); "
+                                              "done ({reply, grounded, session_id, kind, actions, sources, ...}); "
                                               "error ({detail}) if the turn fails"}, **USER_NOT_PROVEN})
     def chat_stream(req: ChatRequest, key_ok: bool = Depends(auth.has_key),
                     token: str | None = Depends(auth.token)) -> StreamingResponse:
@@ -221,7 +221,7 @@ def _chat_json(session_id: str, turn: Turn) -> dict[str, Any]:
     return {"session_id": session_id, "reply": turn.reply,
             "products": [product_json(r.product, r.reason) for r in turn.products],
             "kind": turn.kind, "no_match": turn.no_match, "constraints": turn.constraints, "grounded": turn.grounded,
-            "notices": list(turn.notices)}
+            "notices": list(turn.notices), "actions": list(turn.actions), "sources": turn.sources}
 
 
 def _sse_turn(shop: Shop, session_id: str, message: str, user: str | None) -> Iterator[str]:
@@ -231,7 +231,7 @@ def _sse_turn(shop: Shop, session_id: str, message: str, user: str | None) -> It
             if isinstance(event, ProductsEvent):
                 yield _sse("products", [product_json(r.product, r.reason) for r in event.products])
                 meta.update(kind=event.kind, no_match=event.no_match, constraints=event.constraints,
-                            notices=list(event.notices))
+                            notices=list(event.notices), actions=list(event.actions), sources=event.sources)
             elif isinstance(event, TokenEvent):
                 yield _sse("token", {"text": event.text})
             elif isinstance(event, ReplaceEvent):  # discard the text streamed so far, show this instead

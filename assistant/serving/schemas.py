@@ -52,15 +52,24 @@ class ProductOut(BaseModel):
     reason: str = ""
 
 
+class Action(BaseModel):
+    type: str = Field(description="add_to_cart or remove_from_cart")
+    product_id: str
+    ok: bool = Field(description="false when the shop could not do it (the reply says so)")
+
+
 class ChatResponse(BaseModel):
     session_id: str = Field(description="send it with the next message to continue this conversation")
     reply: str
     products: list[ProductOut]
-    kind: str = Field(description="product_search, after_sales, ...")
+    kind: str = Field(description="the message's act: search, refine, ask_product, compare, cart, service, "
+                                  "smalltalk or out_of_scope")
     no_match: bool = Field(description="true when the products are the closest alternatives, not matches")
     constraints: str
     grounded: bool = Field(description="whether the reply passed the grounding check")
     notices: list[str] = []
+    actions: list[Action] = Field([], description="what the shop did for this message, e.g. added a product to the cart")
+    sources: list[str] = Field([], description="for a service answer: the ids of the policy documents it quotes")
 
 
 class RecommendResponse(BaseModel):

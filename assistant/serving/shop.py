@@ -24,6 +24,8 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from assistant.dialogue.acts import ActClassifier
+from assistant.dialogue.language import LanguageCheck
 from assistant.dialogue.vocabulary import Vocabulary
 from assistant.events import DoneEvent, Turn, TurnEvent, collect_turn
 from assistant.pipeline import Assistant, AssistantConfig
@@ -138,6 +140,10 @@ class Shop:
     def remove_from_cart(self, session_id: str, user_id: str | None, product_id: str) -> bool:
         return self.cart_action(self.session_key(session_id, user_id), user_id or f"anon-{session_id}", product_id,
                                 "remove")
+
+    def chat_cart_action(self, key: str, user_id: str | None, product_id: str, op: str) -> bool:
+        """The pipeline's cart requests: in the session the chat runs in (an anonymous REST shopper is the session)."""
+        return self.cart_action(key, user_id or f"anon-{key}", product_id, op)
 
     def cart_action(self, key: str, user_id: str, product_id: str, op: str) -> bool:
         """Add ("add": an add_to_cart event, stored and applied to the recommender) or remove a product; False when
@@ -283,11 +289,16 @@ def load_shop(config: CatalogConfig | None = None, backend: Backend | None = Non
     ranker = Ranker(index, rec, predictor, user_key=events.user_key, config=assistant_config.ranking)
     demo = build_demo and (config.data_dir / "demo" / "demo_products.jsonl").exists()
     vocab = Vocabulary.from_products(by_id.values(), synonyms=DEMO_CATEGORY_SYNONYMS if demo else None)
-    assistant = Assistant(index, backend=backend, policies=policies, ranker=ranker, vocab=vocab, config=assistant_config)
+    language = LanguageCheck.for_catalog((p.title for p in by_id.values()),
+                                         multilingual="multilingual" in (config.embed_model or "").lower())
+    assistant = Assistant(index, backend=backend, policies=policies, ranker=ranker, vocab=vocab, config=assistant_config,
+                          acts=ActClassifier.load(embedder=index.embedder), language=language)
     chatlog = ChatLog(str(config.data_dir / "chats.sqlite3"))
     unavailable = frozenset(i for i, pid in enumerate(data.item_ids) if not by_id[pid].in_stock)
-    return Shop(config, index, events, rec, policies, assistant, chatlog, predictor, description, report, demo=demo,
+    shop = Shop(config, index, events, rec, policies, assistant, chatlog, predictor, description, report, demo=demo,
                 unavailable=unavailable)
+    assistant.on_cart = shop.chat_cart_action  # "add it to my cart" in the chat fills the same cart as the button
+    return shop
 
 
 __all__ = ["Shop", "load_shop", "parse_conversation", "EVENT_TYPES"]

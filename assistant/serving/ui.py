@@ -44,6 +44,7 @@ log = logging.getLogger("assistant.serving.ui")
 
 __all__ = ["build_chat_ui", "build_agent_ui", "build_widget_ui", "shopper_id", "CSS"]
 
+LIST_KINDS = ("search", "refine")  # the acts that put a new list of products on screen
 ANONYMOUS = "anonymous"
 NO_CUSTOMER = "(no customer)"
 ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth")
@@ -80,7 +81,8 @@ def too_long(message: str) -> str | None:
 
 def chat_turn(shop: Shop, message: str, history: list[dict], session_id: str, user_id: str) -> Iterator[tuple]:
     """One chat message through shop.respond, as the chatbot sees it: yields (history, ranked products or None)
-    with the products once (before the reply) and the growing assistant message after every chunk. Message
+    with the products once (before the reply; None too when the message does not change the list on screen: a
+    question about a shown product, a comparison, the cart) and the growing assistant message after every chunk. Message
     texts are escaped (HTML and markdown): a catalog title or a shopper's text must show as text, never load an
     image or a link. The browser sends the history back each turn: only its last messages are kept."""
     history = [*(history or [])[-MAX_CHAT_HISTORY:], {"role": "user", "content": _text(message)},
@@ -88,7 +90,8 @@ def chat_turn(shop: Shop, message: str, history: list[dict], session_id: str, us
     text = ""
     for event in shop.respond(session_id, message, user_id):
         if isinstance(event, ProductsEvent):
-            yield history, list(event.products)
+            if event.kind in LIST_KINDS:
+                yield history, list(event.products)
             continue
         if isinstance(event, TokenEvent):
             text += event.text
@@ -240,8 +243,8 @@ class _ChatView:
             yield (gr.skip(), message, session_id, gr.skip(), *[gr.skip()] * (2 * slots), esc(refusal), gr.skip(),
                    gr.skip(), gr.skip())
             return
-        keep, hist, ids = [gr.skip()] * (2 * slots), history, []
-        cards, visible = [""] * slots, [gr.update(visible=False)] * slots
+        keep, hist, ids = [gr.skip()] * (2 * slots), history, gr.skip()
+        cards, visible = [gr.skip()] * slots, [gr.skip()] * slots  # unchanged unless this turn shows a new list
         for hist, ranked in chat_turn(shop, message, history, session_id, shopper_id(signed_in, session_id)):
             if ranked is None:  # a reply chunk: only the chatbot changes
                 yield (hist, "", session_id, gr.skip(), *keep, gr.skip(), gr.skip(), gr.skip(), gr.skip())

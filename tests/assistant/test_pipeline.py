@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from assistant.dialogue.acts import ActClassifier
 from assistant.pipeline import Assistant
 from assistant.reply.template import TemplateBackend
 from catalog.policies import PolicyIndex
@@ -18,9 +19,14 @@ class InventingBackend:
 
 
 @pytest.fixture(scope="module")
-def assistant(demo_shop):
+def acts(demo_shop):
+    return ActClassifier.load(embedder=demo_shop[1].embedder)
+
+
+@pytest.fixture(scope="module")
+def assistant(demo_shop, acts):
     _, index, _ = demo_shop
-    return Assistant(index, backend=TemplateBackend(), policies=PolicyIndex(index.client, index.embedder))
+    return Assistant(index, backend=TemplateBackend(), policies=PolicyIndex(index.client, index.embedder), acts=acts)
 
 
 def test_products_first_then_streamed_reply(assistant):
@@ -66,14 +72,14 @@ def test_nothing_matching_is_said_and_alternatives_are_labelled(assistant):
 
 def test_after_sales_answers_from_the_policies(assistant):
     out = assistant.chat("after", "what is your return policy?")
-    assert out.kind == "after_sales" and not out.products
+    assert out.kind == "service" and not out.products
     assert "30 days" in out.reply
 
 
 def test_off_topic_gets_a_redirect_and_sessions_are_isolated(assistant):
     assistant.chat("a", "running shoes under $60")
     out = assistant.chat("b", "what's the weather tomorrow?")
-    assert out.kind == "off_topic" and not out.products
+    assert out.kind == "out_of_scope" and not out.products
     assert "$60" not in assistant.chat("b", "running shoes").constraints  # nothing leaked from session a
 
 

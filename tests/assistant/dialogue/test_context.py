@@ -84,7 +84,7 @@ def test_including_an_excluded_brand_lifts_the_exclusion(vocab):
 def test_script_jacket_then_yoga_mat(vocab):
     state = SessionState()
     t = update_context(state, "waterproof hiking jacket under $100", vocab)
-    assert (t.kind, t.constraints.category, t.constraints.max_price) == ("product_search", "Jackets", 100.0)
+    assert (t.kind, t.constraints.category, t.constraints.max_price) == ("search", "Jackets", 100.0)
     assert t.constraints.soft == {"waterproof": 1.0} and t.intent_text == "waterproof hiking jacket"
     state.record_shown(SHOWN)
 
@@ -284,34 +284,68 @@ def test_injection_on_a_fresh_session_sets_no_price(vocab):
     assert t.injection and t.constraints.max_price is None and t.constraints.min_price is None
 
 
-@pytest.mark.parametrize("message,kind,topic", [
-    ("what's your return policy?", "after_sales", "returns"),
-    ("how long does shipping take?", "after_sales", "shipping"),
-    ("what's the weather like today?", "off_topic", None),
-    ("thanks!", "smalltalk", None),
+@pytest.mark.parametrize("message,act", [
+    ("what's your return policy?", "service"),
+    ("how long does shipping take?", "service"),
+    ("what's the weather like today?", "out_of_scope"),
+    ("thanks!", "smalltalk"),
 ])
-def test_other_kinds_keep_the_constraints(vocab, message, kind, topic):
+def test_other_acts_keep_the_constraints(vocab, message, act):
     state = SessionState()
     update_context(state, "jackets under 100", vocab)
-    t = update_context(state, message, vocab)
-    assert (t.kind, t.after_sales_topic) == (kind, topic)
-    assert t.constraints.max_price == 100.0 and state.topic == "Jackets"
+    t = update_context(state, message, vocab, act=act)
+    assert t.kind == act and t.constraints.max_price == 100.0 and state.topic == "Jackets"
     assert t.intent_text == message  # the question is what to look up
 
 
-def test_after_sales_question_about_a_shown_product(vocab):
-    t = _turn(vocab, "can I return the second one?", topic="jackets", shown=SHOWN)
-    assert t.kind == "after_sales" and t.after_sales_topic == "returns" and [p.id for p in t.referenced] == ["J2"]
+def test_service_question_about_a_shown_product_keeps_the_reference(vocab):
+    state = SessionState()
+    update_context(state, "jackets", vocab)
+    state.record_shown(SHOWN)
+    t = update_context(state, "can I return the second one?", vocab, act="service")
+    assert t.kind == "service" and [p.id for p in t.referenced] == ["J2"]
 
 
-def test_search_that_mentions_delivery_is_a_search(vocab):
-    t = _turn(vocab, "tent with free delivery under $150")
-    assert t.kind == "product_search" and t.constraints.max_price == 150.0 and t.constraints.category == "Tents"
+def test_a_service_guess_that_states_a_budget_is_a_search(vocab):
+    t = update_context(SessionState(), "tent with free delivery under $150", vocab, act="service")
+    assert t.kind == "search" and t.constraints.max_price == 150.0 and t.constraints.category == "Tents"
 
 
-def test_greeting_with_a_request_is_a_search(vocab):
-    t = _turn(vocab, "hi, I need a tent")
-    assert t.kind == "product_search" and t.constraints.category == "Tents"
+def test_a_smalltalk_guess_that_names_a_product_is_a_search(vocab):
+    t = update_context(SessionState(), "hi, I need a tent", vocab, act="smalltalk")
+    assert t.kind == "search" and t.constraints.category == "Tents"
+
+
+def test_requests_about_shown_products_resolve_them_and_change_nothing_else(vocab):
+    state = SessionState()
+    update_context(state, "jackets under 100", vocab)
+    state.record_shown(SHOWN)
+    before = state.constraints.copy()
+    ask = update_context(state, "is the second one waterproof?", vocab, act="ask_product")
+    assert ask.kind == "ask_product" and [p.id for p in ask.referenced] == ["J2"] and state.constraints == before
+    cart = update_context(state, "add it to my cart", vocab, act="cart")  # "it": the one talked about last
+    assert cart.kind == "cart" and cart.cart_op == "add" and [p.id for p in cart.referenced] == ["J2"]
+    assert update_context(state, "remove it from my cart", vocab, act="cart").cart_op == "remove"
+    compare = update_context(state, "compare them", vocab, act="compare")
+    assert compare.kind == "compare" and len(compare.referenced) >= 2
+    cheaper = update_context(state, "tell me about the cheaper one", vocab, act="ask_product")
+    assert cheaper.referenced == [min(SHOWN, key=lambda p: p.price)]
+    assert state.constraints == before
+
+
+def test_requests_about_shown_products_with_nothing_shown(vocab):
+    assert update_context(SessionState(), "add it to my cart", vocab, act="cart").referenced == []
+    assert update_context(SessionState(), "compare the prices", vocab, act="compare").kind == "search"
+
+
+def test_something_instead_keeps_the_budget_and_recipient(vocab):
+    state = SessionState()
+    update_context(state, "a jacket for women under $80", vocab)
+    t = update_context(state, "what about a yoga mat instead?", vocab)
+    assert t.new_topic and t.constraints.category == "Yoga Mats" and t.constraints.max_price == 80.0
+    assert t.constraints.audience == "women"
+    fresh = update_context(state, "actually I need a backpack", vocab)  # a new need: nothing carried over
+    assert fresh.constraints.max_price is None
 
 
 def test_long_message_is_truncated_with_notice(vocab):

@@ -15,7 +15,7 @@ from assistant.dialogue.sanitize import sanitize_for_prompt as sanitize
 from assistant.reply.backends import BackendError, LocalLMBackend, OpenAIBackend, default_gguf_location, make_backend
 from assistant.reply.facts import ReplyFacts
 from assistant.reply.prompt import SYSTEM_PROMPT, USER_LABEL, build_messages, last_user_message, unquote_shopper
-from assistant.reply.template import OFF_TOPIC_REPLY, TemplateBackend
+from assistant.reply.template import OUT_OF_SCOPE_REPLY, TemplateBackend
 from catalog.demo import policy_documents
 from catalog.schema import Product
 
@@ -115,19 +115,37 @@ def test_template_nothing_found():
     assert "couldn't find any products matching under $5" in reply
 
 
-def test_template_after_sales_quotes_the_policy():
-    policy = next(d for d in policy_documents() if d["id"] == "returns")
-    facts = ReplyFacts(kind="after_sales", policy_snippets=[policy])
-    reply = TemplateBackend().reply(facts, "how many days do I have to return something?")
-    assert reply.startswith("Our Returns and refunds policy: ")
-    assert "Demo Shop accepts returns within 30 days of delivery for any reason." in reply
+def test_template_service_quotes_the_chosen_policy_sentences_or_says_it_does_not_know():
+    snippet = {"id": "returns", "title": "Returns and refunds", "text": "Refunds go to the original payment method "
+               "within 5 business days of the return reaching our warehouse."}
+    reply = TemplateBackend().reply(ReplyFacts(kind="service", policy_snippets=[snippet]), "when is my refund?")
+    assert reply == f"From our Returns and refunds policy: {snippet['text']}"
+    assert TemplateBackend().reply(ReplyFacts(kind="service")) == "I don't have that information."
+    with_contact = TemplateBackend().reply(ReplyFacts(kind="service", contact="help@shop.example"))
+    assert with_contact == "I don't have that information. You can reach us at help@shop.example."
 
 
-def test_template_off_topic_smalltalk_and_notices():
+def test_template_answers_about_one_product_compares_and_confirms_the_cart(facts):
     template = TemplateBackend()
-    assert template.reply(ReplyFacts(kind="off_topic")) == OFF_TOPIC_REPLY
+    ask = template.reply(ReplyFacts(kind="ask_product", products=facts.products[:1]))
+    assert ask.startswith("Northpeak Men's Summit 350 Waterproof Hiking Jacket by Northpeak: $89.99, in stock, "
+                          "rated 4.5/5 from 120 reviews.") and "colour: Black" in ask
+    compare = template.reply(ReplyFacts(kind="compare", products=facts.products))
+    assert "$89.99" in compare and "$54.49" in compare and "The cheapest is Trailhaven" in compare
+    added = ReplyFacts(kind="cart", products=facts.products[:1],
+                       actions=[{"type": "add_to_cart", "product_id": "A", "ok": True}])
+    assert template.reply(added).startswith("Added Northpeak Men's Summit 350 Waterproof Hiking Jacket ($89.99) to your cart")
+    assert template.reply(ReplyFacts(kind="cart")).startswith("I haven't shown any products yet")
+    assert template.reply(ReplyFacts(kind="cart", products=facts.products)).startswith("Which product do you mean?")
+
+
+def test_template_out_of_scope_smalltalk_and_notices():
+    template = TemplateBackend()
+    assert template.reply(ReplyFacts(kind="out_of_scope")) == OUT_OF_SCOPE_REPLY
     assert template.reply(ReplyFacts(kind="smalltalk")).startswith("Hello!")
-    reply = template.reply(ReplyFacts(kind="off_topic", notices=["I dropped the colour filter"]))
+    assert template.reply(ReplyFacts(kind="smalltalk"), "thanks a lot!").startswith("You're welcome!")
+    assert template.reply(ReplyFacts(kind="smalltalk"), "ok bye").startswith("Goodbye")
+    reply = template.reply(ReplyFacts(kind="out_of_scope", notices=["I dropped the colour filter"]))
     assert reply.endswith("I dropped the colour filter.")
     with pytest.raises(ValueError):
         ReplyFacts(kind="weather")
@@ -219,7 +237,7 @@ def test_default_smollm2_gguf_streams():
     backend = LocalLMBackend(device="cpu", max_new_tokens=16)
     assert backend.model_name.endswith("SmolLM2-135M-Instruct.Q4_1.gguf")
     policy = next(d for d in policy_documents() if d["id"] == "returns")
-    facts = ReplyFacts(kind="after_sales", policy_snippets=[policy])
+    facts = ReplyFacts(kind="service", policy_snippets=[policy])
     messages = build_messages(facts, "How many days do I have to return an item?", [])
     start = time.perf_counter()
     chunks, first = [], None

@@ -34,7 +34,7 @@ def facts() -> ReplyFacts:
 @pytest.fixture
 def returns_facts() -> ReplyFacts:
     policy = next(d for d in policy_documents() if d["id"] == "returns")
-    return ReplyFacts(kind="after_sales", policy_snippets=[policy])
+    return ReplyFacts(kind="service", policy_snippets=[policy])
 
 
 def test_faithful_product_reply_passes(facts):
@@ -140,8 +140,8 @@ def test_template_replies_are_grounded():
     products = generate_products(40)
     cases = [ReplyFacts.from_products(products[:3], ["popular"], constraints_text="under $300"),
              ReplyFacts.from_products(products[3:5], no_match=True, constraints_text="under $5, blue"),
-             ReplyFacts(kind="off_topic"), ReplyFacts(kind="smalltalk"), ReplyFacts(products=[])]
-    cases += [ReplyFacts(kind="after_sales", policy_snippets=[d]) for d in policy_documents()]
+             ReplyFacts(kind="out_of_scope"), ReplyFacts(kind="smalltalk"), ReplyFacts(products=[])]
+    cases += [ReplyFacts(kind="service", policy_snippets=[d]) for d in policy_documents()]
     for facts in cases:
         reply = template.reply(facts, "how long does it take?")
         verdict = verify(reply, facts)

@@ -59,7 +59,7 @@ def rec_ids(client: TestClient, user_id: str | None = None, k: int = 8) -> list[
 
 def test_chat_returns_reply_and_products_with_catalog_facts(client, shop):
     out = chat(client, "waterproof hiking jacket under $100")
-    assert out["kind"] == "product_search" and out["grounded"] is True and not out["no_match"]
+    assert out["kind"] == "search" and out["grounded"] is True and not out["no_match"]
     assert out["reply"].strip() and "under $100" in out["constraints"]
     assert 1 <= len(out["products"]) <= shop.assistant.config.ranking.top_n
     for p in out["products"]:
@@ -216,7 +216,7 @@ def test_agent_suggest_for_a_returns_question(client, shop):
     r = client.post("/api/v1/agent/suggest", json=body, headers=AUTH)
     assert r.status_code == 200, r.text
     out = r.json()
-    assert out["kind"] == "after_sales" and out["suggested_reply"].strip()
+    assert out["kind"] == "service" and out["suggested_reply"].strip()
     assert out["policy_snippets"] and out["policy_snippets"][0]["id"] == "returns"
     assert all(s["text"] and s["title"] for s in out["policy_snippets"])
     profile = out["profile"]
@@ -228,7 +228,8 @@ def test_agent_suggest_for_a_returns_question(client, shop):
 def test_agent_suggest_replays_pasted_conversation(client):
     text = "Customer: I need a rain jacket under $80\nAgent: Any colour preference?\nCustomer: show me the options"
     out = client.post("/api/v1/agent/suggest", json={"conversation": text}, headers=AUTH).json()
-    assert out["kind"] == "product_search" and out["profile"] is None and out["policy_snippets"] == []
+    # "show me the options" continues the search for the jacket: a refinement that keeps the budget
+    assert out["kind"] in ("search", "refine") and out["profile"] is None and out["policy_snippets"] == []
     assert out["products"] and all(p["price"] <= 80 for p in out["products"])  # the earlier limit still applies
     r = client.post("/api/v1/agent/suggest", json={"conversation": [{"role": "agent", "content": "hi"}]}, headers=AUTH)
     assert r.status_code == 422 and "customer" in r.json()["detail"]
@@ -293,7 +294,7 @@ def test_unexpected_errors_are_json_500_and_the_server_keeps_serving():
         raise RuntimeError("database on fire")
 
     def half_stream(*args: Any, **kwargs: Any) -> Any:
-        yield ProductsEvent([], "product_search", False, "")
+        yield ProductsEvent([], "search", False, "")
         raise RuntimeError("model crashed")
 
     fake = SimpleNamespace(recommend=broken, respond=half_stream, predictor_description="", demo=False,
