@@ -74,6 +74,12 @@ class ActPrediction:
     scores: dict[str, float]  # every act's probability (sums to 1)
 
 
+def keywords(text: str) -> list[str]:
+    """The message's words when it is keywords only (no word of a sentence, see _SENTENCE_WORDS), else []."""
+    words = _WORD.findall(text.lower().replace("\u2019", "'"))
+    return [] if any(w in _SENTENCE_WORDS for w in words) else words
+
+
 def _cues(text: str, words: list[str]) -> list[float]:
     return [float(bool(_MONEY.search(text))), float("?" in text), min(len(words), 30) / 10.0,
             float(bool(words) and not any(w in _SENTENCE_WORDS for w in words)),

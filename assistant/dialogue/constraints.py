@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable
 
 from assistant.dialogue.spelling import numbers_to_digits
-from assistant.dialogue.vocabulary import GEAR_NOUNS, WORD_RE, Vocabulary, _singular, read_audience
+from assistant.dialogue.vocabulary import GEAR_NOUNS, WORD_RE, Vocabulary, _stem, read_audience
 
 if TYPE_CHECKING:
     from catalog.index import SearchFilters
@@ -420,7 +420,7 @@ def _parse_brands(p: ParsedMessage, work: str, text: str, vocab: Vocabulary) -> 
         for g in ("b", "b2"):
             word = (m.group(g) or "").lower()
             unread = work[m.start(g):m.end(g)] == word  # not already taken as a known brand, a colour, ...
-            if len(word) > 1 and unread and not vocab.colour_re.fullmatch(word) and (_singular(word),) not in known:
+            if len(word) > 1 and unread and not vocab.colour_re.fullmatch(word) and (_stem(word),) not in known:
                 p.exclude.append(m.group(g))
                 work = blank(work, m.start(), m.end(g))
     matches, work = take(OTHER_BRAND_RE, work)
@@ -449,7 +449,7 @@ def _parse_colours(p: ParsedMessage, work: str, vocab: Vocabulary) -> str:
 def _find_category(work: str, vocab: Vocabulary) -> str | None:
     """The most specific category named: the last leaf mentioned ("laptop backpack" -> Backpacks), else the last
     other level, ignoring top-level names used as ordinary words ("for home use")."""
-    words = [_singular(w) for w in WORD_RE.findall(work)]
+    words = [_stem(w) for w in WORD_RE.findall(work)]
     leaves, others = [], []
     i = 0
     while i < len(words):

@@ -29,7 +29,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable
 
-from assistant.dialogue.acts import NEEDS_SHOWN
+from assistant.dialogue.acts import NEEDS_SHOWN, keywords
 from assistant.dialogue.constraints import (
     MAX_PRICE,
     MIN_PRICE,
@@ -67,6 +67,9 @@ SUPERLATIVE_RE = re.compile(r"\bthe\s+(?P<s>cheapest|least expensive|most expens
                             r"better[- ]rated|higher[- ]rated)\s+(?:one|of (?:them|those|these|the two))\b")
 # "the blue one", "the leather ones": a shown product picked by words of its own colour or title.
 DESCRIBED_RE = re.compile(r"\bthe\s+(?P<w>[a-z][a-z'-]{1,20}(?:\s[a-z][a-z'-]{1,20})?)\s+ones?\b")
+# "the one with heavy-duty", "the one in walnut", "that one that has a hood": a shown product picked by a detail.
+DESCRIBED_AFTER_RE = re.compile(r"\b(?:the|that)\s+ones?\s+(?:with|in|that\s+has|which\s+has)\s+(?:the\s+|an?\s+)?"
+                                r"(?P<w>[a-z0-9][a-z0-9'-]{1,20}(?:\s[a-z0-9][a-z0-9'-]{1,20})?)")
 # A cart request that takes out rather than puts in; everything else about the cart adds.
 CART_REMOVE_RE = re.compile(r"\b(?:remove|delete|take\s(?:it|that|this|them)\sout|take\sout|drop)\b")
 # "instead", "something else", "what about ...": another product for the same goal (budget, recipient stay).
@@ -139,12 +142,18 @@ class _Parsed(ParsedMessage):
     pronoun: str | None = None  # "one" or "many"
     superlative: str | None = None  # "cheapest", "most expensive", "best rated", ...
     described: str | None = None  # "the blue one": words that pick a shown product
+    detail: bool = False  # described by a detail after "one" ("the one with a hood"): a wish when none shown has it
     similar: bool = False
     variant: bool = False
     shift: bool = False  # "instead", "something else": the same goal, another kind of product
 
     def product_signal(self) -> bool:
         return super().product_signal() or bool(self.ordinals or self.superlative)
+
+
+def parse_message(text: str, vocab: Vocabulary, state: SessionState) -> _Parsed:
+    """What one message says (constraints and references) against the session, without changing the session."""
+    return _parse(sanitize_untrusted(truncate(text)[0]), vocab, state)
 
 
 def _parse(text: str, vocab: Vocabulary, state: SessionState) -> _Parsed:
@@ -175,8 +184,9 @@ def _parse_references(p: _Parsed, work: str) -> str:
     if matches:
         p.superlative = matches[0].group("s").replace("-", " ")
     m = DESCRIBED_RE.search(work)
-    if m and m.group("w") not in ("other", "same", "next", "previous", "right", "left"):
-        p.described = m.group("w")
+    after = None if m else DESCRIBED_AFTER_RE.search(work)
+    if (m or after) and (m or after).group("w") not in ("other", "same", "next", "previous", "right", "left"):
+        p.described, p.detail = (m or after).group("w"), after is not None
     matches, work = take(PRONOUN_RE, work)
     if matches:
         p.pronoun = "many" if matches[-1].group("p") in ("them", "those", "these") else "one"
@@ -332,7 +342,7 @@ def update_context(state: SessionState, message: str, vocab: Vocabulary, act: st
     # The raw text as well: sanitising rewrites role markers ("<|system|>" -> "(system)"), which hides them.
     injection = detect_injection(raw) or detect_injection(text)
     p = _parse(text, vocab, state)
-    kind = _kind(act or "search", p, state)
+    kind = _kind(act or "search", p, state, text, vocab)
     if p.invalid_prices:
         notices.append(f"I ignored the price {', '.join(repr(x) for x in p.invalid_prices[:3])}: a budget has to be "
                        f"at least ${MIN_PRICE:.2f} and at most ${MAX_PRICE:,.0f}.")
@@ -344,6 +354,8 @@ def update_context(state: SessionState, message: str, vocab: Vocabulary, act: st
     if injection:  # nothing in it is acted on; the search stays where it was
         intent = " ".join(state.topic_texts[-MAX_TOPIC_MESSAGES:]) or state.constraints.category or ""
         return TurnContext(state.constraints.copy(), intent, refs, mode, False, kind, notices, True)
+    if kind == "ask_product" and p.detail and not refs:
+        kind = "refine"  # "the one with heavy-duty" and none shown has it: the shopper is describing what they want
     if kind in ("ask_product", "compare", "cart"):  # about products on screen: which ones, nothing else changes
         refs = _about(kind, refs, state)
         state.last_referenced = refs or state.last_referenced
@@ -359,6 +371,10 @@ def update_context(state: SessionState, message: str, vocab: Vocabulary, act: st
         if p.shift and not p.reset:  # "something for his office instead": the same budget and recipient
             _keep_goal(kept, state.constraints)
         state.topic = None if p.reset else state.topic
+    # Search or refine is the state's call, not the wording's: a message that keeps the products on screen and their
+    # kind of product changes the current search; one with nothing shown, or a new kind of product, starts one.
+    named_new = bool(mode is None and p.category and p.category.lower() != (state.topic or "").lower())
+    kind = "refine" if state.shown and not new_topic and not named_new else "search"
     if p.category:
         state.topic = p.category
     _apply(state.constraints, p, state, refs, new_topic)
@@ -370,8 +386,10 @@ def update_context(state: SessionState, message: str, vocab: Vocabulary, act: st
     return TurnContext(state.constraints.copy(), intent, refs, mode, new_topic, kind, notices, injection)
 
 
-def _kind(act: str, p: _Parsed, state: SessionState) -> str:
-    if act in ("smalltalk", "out_of_scope") and p.product_signal():
+def _kind(act: str, p: _Parsed, state: SessionState, text: str, vocab: Vocabulary) -> str:
+    # Names the catalog uses, or keywords that are all words of its product texts ("name tags" in a shop that sells
+    # them): a search, whatever the wording suggested without knowing the shop.
+    if act in ("smalltalk", "out_of_scope") and (p.product_signal() or vocab.names_all(keywords(text))):
         return "search"
     if act == "service" and (p.prices or p.relative or p.size or p.min_rating):  # "tent with free delivery
         return "search"  # under $100" is a search that mentions delivery, not a delivery question

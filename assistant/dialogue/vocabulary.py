@@ -110,6 +110,13 @@ def _singular(word: str) -> str:
     return word[:-1] if word.endswith("s") else word
 
 
+def _stem(word: str) -> str:
+    """The form a category word is matched by: singular, and "-ie" read as "-y", since "hoodies" and "cookies"
+    lose their "-ie" to the "-ies" rule ("batteries" -> "battery") while "hoodie" keeps it."""
+    word = _singular(word)
+    return word[:-2] + "y" if word.endswith("ie") and len(word) > 3 else word
+
+
 def _key(text: str) -> str:
     return " ".join(text.lower().replace("&", " and ").split())
 
@@ -162,6 +169,7 @@ class Vocabulary:
             for family in colour_families(colour):
                 self._shades.setdefault(family, []).append(colour)
         self._index_categories()
+        self._singulars = {_singular(w) for w in self.words}  # "durag" finds "Silky Durags"
         core = [*self.categories, *self.brands, *self.colours, *self.features, *self.materials, *self.synonyms,
                 *[s for s in self.sizes if s.isalpha()], *_AUDIENCE_OF]
         core_words = {w for phrase in core for w in WORD_RE.findall(phrase.lower())}
@@ -176,20 +184,20 @@ class Vocabulary:
         """Word tuples a shopper may use for a category -> its name: the names, unique heads, flat endings, synonyms."""
         self.category_index: dict[tuple[str, ...], str] = {}
         for name in self.categories:
-            words = tuple(_singular(w) for w in WORD_RE.findall(name.lower()))
+            words = tuple(_stem(w) for w in WORD_RE.findall(name.lower()))
             if words:  # a name of punctuation only ("K.S" is one) would match every message
                 self.category_index.setdefault(words, name)
         heads: dict[tuple[str, ...], list[str]] = {}
         for name in self.leaves:
             words = WORD_RE.findall(name.lower())
             if len(words) > 1 and len(words[-1]) > 2 and _singular(words[-1]) not in GENERIC_HEADS:
-                heads.setdefault((_singular(words[-1]),), []).append(name)
+                heads.setdefault((_stem(words[-1]),), []).append(name)
         for head, names_ in heads.items():
             if len(names_) == 1:  # "mat" -> Yoga Mats; an ambiguous head means nothing
                 self.category_index.setdefault(head, names_[0])
         # Flat category strings ("Industrial & Scientific Tapes, Adhesives & Sealants Duct Tape", Amazon's exports):
         # a shopper names the ending ("duct tape"), so the shortest ending no other category shares becomes an alias.
-        flat = {name: tuple(_singular(w) for w in WORD_RE.findall(name.lower())) for name in self.leaves}
+        flat = {name: tuple(_stem(w) for w in WORD_RE.findall(name.lower())) for name in self.leaves}
         flat = {name: words for name, words in flat.items() if len(words) > 3}
         endings = Counter(words[-n:] for words in flat.values() for n in (1, 2, 3))
         for name, words in flat.items():
@@ -201,7 +209,7 @@ class Vocabulary:
         lower = {c.lower(): c for c in self.categories}
         for word, name in self.synonyms.items():
             if name.lower() in lower:
-                self.category_index.setdefault((word,), lower[name.lower()])
+                self.category_index.setdefault(tuple(_stem(w) for w in WORD_RE.findall(word.lower())), lower[name.lower()])
 
     @classmethod
     def from_products(cls, products: Iterable[Product], synonyms: dict[str, str] | None = None) -> Vocabulary:
@@ -234,7 +242,7 @@ class Vocabulary:
         I bought" it says about any item, and a product word only pulls a policy question towards the wrong text."""
         text = self.brand_re.sub("item", text.lower())  # the patterns match lower-cased text
         spans = list(TEXT_WORD_RE.finditer(text))
-        words = [_singular(m.group(0)) for m in spans]
+        words = [_stem(m.group(0)) for m in spans]
         out, last, i = [], 0, 0
         while i < len(words):
             for n in (3, 2, 1):
@@ -245,6 +253,12 @@ class Vocabulary:
             else:
                 i += 1
         return "".join([*out, text[last:]])
+
+    def names_all(self, words: list[str]) -> bool:
+        """Whether the catalog's own product text uses every word (numbers aside; plurals as singulars) and there
+        is at least one: "gas can nozzle" in a shop that sells gas can nozzles."""
+        words = [w for w in words if not w.replace(".", "").isdigit()]
+        return bool(words) and all(w in self.words or _singular(w) in self._singulars for w in words)
 
     def colour_of(self, match: re.Match[str]) -> str:
         return self._colour_of[int(match.lastgroup[1:])]

@@ -17,12 +17,15 @@ import os
 import re
 import time
 from collections import Counter, defaultdict
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from assistant.dialogue.acts import ActClassifier
 from assistant.evaluation.report import report
+from assistant.evaluation.scenarios import SCENARIOS, run_scenarios
 from assistant.pipeline import Assistant
 from assistant.recsys.features import split_item_text
 from assistant.reply.template import TemplateBackend
@@ -34,7 +37,7 @@ from catalog.schema import Product
 
 WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-]*")
 STOP = {"a", "an", "and", "the", "for", "with", "of", "in", "to", "by", "on", "x", "pack", "pcs", "set", "inch", "new"}
-DEFAULT_SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "amazon-scientific"
+DEFAULT_SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "amazon-scientific"
 
 
 class ChatDataError(Exception):
@@ -161,12 +164,17 @@ def evaluate_chat(data: list[str], demo: bool = True, shoppers: int = 200, seed:
     if not catalogs:
         raise ChatDataError("nothing to evaluate: give --data or keep the demo catalog")
     result = {"seed": seed, "catalogs": {}}
+    acts = ActClassifier.load()
     for name, load in catalogs:
         products = load()
         index = open_index(name, products, cache_dir, log)
-        assistant = Assistant(index, backend=TemplateBackend())
+        # As the app runs it: the act classifier reads every message; cart requests always succeed here.
+        assistant = Assistant(index, backend=TemplateBackend(), acts=acts, on_cart=lambda *_: True)
         t0 = time.perf_counter()
         result["catalogs"][name] = run_shoppers(assistant, make_shoppers(products, shoppers, seed), progress)
+        categories = {p.category for p in products if p.category}
+        result["catalogs"][name]["scenarios"] = run_scenarios(
+            assistant, products, partial(category_phrase, all_categories=categories), shoppers, seed)
         result["catalogs"][name]["products"] = len(products)
         result["catalogs"][name]["seconds"] = round(time.perf_counter() - t0, 1)
     return result
@@ -178,6 +186,13 @@ def format_table(result: dict) -> str:
         h, c = r["hit@4"], r["constraints_satisfied"]
         lines.append(f"{name:<12} {r['shoppers']:>8}   {h['turn1']:.3f} / {h['turn2']:.3f} / {h['turn3']:.3f}"
                      f"    {c['turn1']:.3f} / {c['turn2']:.3f} / {c['turn3']:.3f}")
+    lines += ["", f"{'scenario':<14} " + " ".join(f"{name:>16}" for name in result["catalogs"])]
+    for scenario in SCENARIOS:
+        cells = []
+        for r in result["catalogs"].values():
+            s = r["scenarios"][scenario]
+            cells.append(f"{s['ok']:.3f} (n={s['n']})" if s["n"] else "n/a")
+        lines.append(f"{scenario:<14} " + " ".join(f"{c:>16}" for c in cells))
     return "\n".join(lines)
 
 

@@ -80,3 +80,49 @@ def test_cli_adds_updates_lists_and_removes(tmp_path):
     assert "removed 1" in run("remove", "shop-returns").stdout and "3 policy documents" in run("list").stdout
     bad = run("add", str(tmp_path / "missing"))
     assert bad.returncode == 2 and bad.stderr.startswith("error:") and "Traceback" not in bad.stderr
+
+
+BIKE_SHOP_POLICIES = [
+    {"id": "returns", "title": "Returns", "text": "Unused items can be returned within 14 days of delivery. Bikes "
+     "can be returned within 7 days if they have not been ridden. Return shipping is free for faulty items."},
+    {"id": "refunds", "title": "Refunds", "text": "Refunds reach your card 3 to 5 business days after we receive "
+     "the return. Store credit is issued the same day."},
+    {"id": "warranty", "title": "Warranty", "text": "Frames carry a lifetime warranty against defects. Components are "
+     "covered for two years. Crash damage is not covered."},
+]
+
+
+@pytest.fixture(scope="module")
+def bike_policies(embedder):
+    import chromadb
+
+    from catalog.policies import PolicyIndex
+
+    index = PolicyIndex(chromadb.EphemeralClient(), embedder)
+    index.upsert(BIKE_SHOP_POLICIES)
+    return index
+
+
+@pytest.mark.parametrize("question, policy, words", [
+    ("how long until I get my refund?", "refunds", "3 to 5 business days"),
+    ("my frame cracked after a year, is that covered?", "warranty", "lifetime warranty"),
+    ("can I send back a bike I rode once?", "returns", "not been ridden"),
+])
+def test_answer_picks_the_policy_and_the_sentences_that_answer(bike_policies, question, policy, words):
+    answer = bike_policies.answer(question)
+    assert answer is not None and answer["id"] == policy and words in answer["text"]
+    assert len(answer["text"]) < len(next(p["text"] for p in BIKE_SHOP_POLICIES if p["id"] == policy)) + 1
+
+
+@pytest.mark.parametrize("question", ["what's the capital of Peru?", "write me a poem about the sea"])
+def test_answer_abstains_when_no_policy_is_close(bike_policies, question):
+    assert bike_policies.answer(question) is None
+
+
+def test_generic_says_the_catalogs_names_as_item():
+    from assistant.dialogue.vocabulary import Vocabulary
+    from catalog.schema import Product
+
+    vocab = Vocabulary.from_products([Product(id="1", title="Trail Jacket", category="Outdoor > Jackets",
+                                              brand="Northpeak")])
+    assert vocab.generic("How do I return a Northpeak jacket I bought?") == "how do i return a item item i bought?"

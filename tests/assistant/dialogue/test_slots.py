@@ -281,3 +281,51 @@ def test_the_new_steps_stay_fast(demo):
             update_context(SessionState(), m, demo)
     per_message = (time.perf_counter() - start) / (50 * len(messages))
     assert per_message < 0.01  # ~1 ms on a laptop; the bound leaves room for a busy 2-core CI machine
+
+
+# ---- search or refine from the state; a catalog's own words make a search; "-ie" plurals -------------------------
+
+SHOWROOM = [Product(id=f"H{i}", title=title, category=f"Clothing > {cat}", brand=brand, price=40.0,
+                    attributes={"colour": colour})
+            for i, (title, cat, brand, colour) in enumerate([
+                ("Zip Hoodie", "Hoodies", "North Lodge", "Grey"), ("Pullover Hoodie", "Hoodies", "Cozy", "Black"),
+                ("Slim Jeans", "Jeans", "Denimco", "Blue"), ("Silky Durags for Men", "Headwear", "Wavy", "Black"),
+                ("Clear Name Tag Badge Holders", "Office", "Aimtech", "Clear")])]
+
+
+def test_an_ie_plural_names_its_category():
+    vocab = Vocabulary.from_products(SHOWROOM)
+    turn = update_context(SessionState(), "any plain hoodies?", vocab, act="search")
+    assert turn.constraints.category == "Hoodies"
+
+
+def test_search_or_refine_is_the_states_call():
+    vocab, state = Vocabulary.from_products(SHOWROOM), SessionState()
+    assert update_context(state, "grey hoodies", vocab, act="refine").kind == "search"  # nothing shown yet
+    state.record_shown(SHOWROOM[:2])
+    assert update_context(state, "anything from North Lodge?", vocab, act="search").kind == "refine"
+    assert update_context(state, "do you have other hoodies?", vocab, act="search").kind == "refine"  # same kind
+    assert update_context(state, "show me jeans instead", vocab, act="refine").kind == "search"  # a new kind
+
+
+@pytest.mark.parametrize("message", ["durag", "name tags", "silky durags"])
+def test_keywords_the_catalog_uses_are_a_search_whatever_the_classifier_said(message):
+    vocab = Vocabulary.from_products(SHOWROOM)
+    for act in ("out_of_scope", "smalltalk"):
+        assert update_context(SessionState(), message, vocab, act=act).kind == "search"
+
+
+@pytest.mark.parametrize("message", ["weather tomorrow", "what's a durag?", "tell me a joke"])
+def test_other_words_or_sentences_keep_the_classifiers_reading(message):
+    vocab = Vocabulary.from_products(SHOWROOM)
+    assert update_context(SessionState(), message, vocab, act="out_of_scope").kind == "out_of_scope"
+
+
+def test_the_one_with_a_detail_picks_a_shown_product_or_describes_what_is_wanted():
+    vocab, state = Vocabulary.from_products(SHOWROOM), SessionState()
+    update_context(state, "hoodies", vocab, act="search")
+    state.record_shown(SHOWROOM[:2])
+    turn = update_context(state, "the one with a zip", vocab, act="ask_product")
+    assert turn.kind == "ask_product" and [p.id for p in turn.referenced] == ["H0"]
+    turn = update_context(state, "the one with a fleece lining", vocab, act="ask_product")
+    assert turn.kind == "refine" and not turn.referenced  # none shown has it: a wish, searched for

@@ -41,7 +41,29 @@ def test_chat_evaluation_on_a_small_demo_catalog(tmp_path, monkeypatch):
     assert hits[2] >= 0.5
     # Category and brand become filters on the demo catalog: everything shown satisfies them.
     assert demo["constraints_satisfied"]["turn2"] == 1.0
+    # The dialogue scenarios, written from this catalog; each checked on what the shop did.
+    scenarios = demo["scenarios"]
+    assert all(scenarios[name]["n"] == 12 for name in ("topic_change", "reference", "cart", "typo"))
+    assert scenarios["negation"]["n"] > 0 and scenarios["colour_family"]["n"] > 0  # categories with 2+ brands
+    assert scenarios["cart"]["ok"] == 1.0, scenarios
+    assert scenarios["reference"]["ok"] >= 0.8, scenarios  # a first search in a 200-product shop may show one product
+    assert min(scenarios[name]["ok"] for name in ("topic_change", "negation", "colour_family")) >= 0.9, scenarios
+    assert scenarios["typo"]["ok"] >= 0.6, scenarios
     json.dumps(result)  # what --json prints
+
+
+def test_scenarios_are_written_from_the_catalog_and_skip_what_it_cannot_script():
+    from assistant.evaluation.scenarios import _typo, scripts
+
+    unpriced = [Product(f"p{i}", f"Thing {i}", category=f"Group {i % 3}", brand=f"B{i % 2}") for i in range(12)]
+    out = scripts(unpriced, str.lower, 5, seed=0)
+    assert not out["topic_change"] and not out["colour_family"]  # no prices, no colours
+    assert len(out["typo"]) == len(out["reference"]) == len(out["cart"]) == 5
+    assert all("under" not in messages[0] for messages, _ in out["typo"])
+    import numpy as np
+
+    assert _typo("duct tape", np.random.default_rng(0)) == _typo("duct tape", np.random.default_rng(0))
+    assert len(_typo("running shoes", np.random.default_rng(1))) == len("running shoes") - 1
 
 
 def test_chat_cli_reports_a_bad_folder_clearly(tmp_path, capsys):

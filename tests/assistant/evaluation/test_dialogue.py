@@ -48,7 +48,39 @@ def test_dialogue_evaluation_on_the_real_data(shared_data, capsys):
     assert result["training"]["holdout"] is True and result["training"]["simmc_used"] is False
     assert targets["bitext"]["shown=False"] >= 0.95 and targets["bitext"]["shown=True"] >= 0.95
     assert targets["clinc"]["shown=False"] >= 0.90 and targets["clinc"]["shown=True"] >= 0.90
-    # Not at the issue's targets yet (0.98, 0.90): floors a couple of messages below today's 0.953 and 0.761.
-    assert targets["esci"]["shown=False"] >= 0.93
-    assert targets["simmc"]["context"] >= 0.72
+    assert targets["clinc"]["in ESCI shop"] >= 0.90 and targets["clinc"]["in demo shop"] >= 0.90
+    # Not at the issue's targets yet (0.98, 0.90): floors a couple of messages below today's numbers (ESCI 0.953
+    # alone, 0.963 in its own shop; SIMMC 0.818 through the session state, 0.761 for the classifier alone).
+    assert targets["esci"]["shown=False"] >= 0.93 and targets["esci"]["in its own shop"] >= 0.94
+    assert targets["simmc"]["context"] >= 0.79 and targets["simmc"]["message alone"] >= 0.72
+    slots = sets["simmc_state"]["slots"]
+    assert slots["modelled"]["f1"] >= 0.62 and slots["all"]["f1"] >= 0.55 and slots["all"]["gold"] == 120
     assert sets["shop"]["accuracy"] >= 0.85 and sets["simmc"]["n"] == 88 and sets["esci"]["n"] == 107
+
+
+def test_simmc_through_the_session_state_and_slot_f1(tmp_path):
+    """A two-dialogue SIMMC file: the showroom's ontology becomes the catalog; search or refine follows the state; a
+    pick or a cart request applies no slots; carried slots count (SIMMC's values are the standing request)."""
+    from assistant.dialogue.acts import ActClassifier
+    from assistant.evaluation.simmc import evaluate_simmc
+
+    def turn(text, act, slots, system_slots=None, objects=()):
+        return {"transcript": text, "transcript_annotated": {"act": act, "act_attributes": {"slot_values": slots}},
+                "system_transcript_annotated": {"act_attributes": {"slot_values": system_slots or {},
+                                                                   "objects": list(objects)}}}
+
+    dialogues = [{"dialogue": [
+        turn("Do you have any plain hoodies?", "REQUEST:GET", {"type": "hoodie", "pattern": "plain"},
+             {"type": "hoodie"}, [1, 2]),
+        turn("Anything from North Lodge?", "INFORM:REFINE", {"type": "hoodie", "pattern": "plain", "brand": "North Lodge"},
+             {"type": "hoodie"}, [3]),
+        turn("Can you show me jeans instead?", "REQUEST:GET", {"type": "jeans"}, {"type": "jeans"}, [4, 5]),
+        turn("Add the first one to my cart.", "REQUEST:ADD_TO_CART", {}),
+    ]}, {"dialogue": [turn("I want a black coat.", "REQUEST:GET", {"type": "coat", "color": "black"})]}]
+    folder = tmp_path / "simmc2.1-mini"
+    folder.mkdir()
+    (folder / "simmc2.1_dials_dstc11_mini.json").write_text(json.dumps({"dialogue_data": dialogues}))
+    result = evaluate_simmc(ActClassifier.load(), tmp_path)
+    assert result["acts"]["n"] == 5
+    assert result["acts"]["accuracy"] == 1.0, result["acts"]["errors"]
+    assert result["slots"]["all"]["gold"] == 8 and result["slots"]["all"]["f1"] == 1.0, result["slots"]["errors"]
