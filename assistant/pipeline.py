@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Generator, Iterator
 
 from assistant.dialogue.acts import ActClassifier
-from assistant.dialogue.context import SessionState, Vocabulary, update_context
+from assistant.dialogue.context import SessionState, TurnContext, Vocabulary, update_context
 from assistant.dialogue.language import LanguageCheck
 from assistant.events import (
     DoneEvent,
@@ -131,10 +131,14 @@ class Assistant:
 
     def _turn(self, session: Session, message: str, user_id: str | None, session_id: str) -> Iterator[TurnEvent]:
         state = session.state
-        act = self.acts.predict(message, shown=bool(state.shown)).act if self.acts is not None else None
-        ctx = update_context(state, message, self.vocab, act=act)
+        note = self.language.notice(message) if self.language is not None else None
+        if note and self.language.other_script(message):  # the encoder cannot read it: nothing changes, say so
+            ctx = TurnContext(state.constraints.copy(), "", kind="out_of_scope", notices=[note])
+        else:
+            act = self.acts.predict(message, shown=bool(state.shown)).act if self.acts is not None else None
+            ctx = update_context(state, message, self.vocab, act=act)
         notices = list(ctx.notices)
-        if self.language is not None and (note := self.language.notice(message)):
+        if note and note not in notices:
             notices.append(note)
         ranked: list[RankedProduct] = []
         snippets: list[dict[str, str]] = []

@@ -89,11 +89,14 @@ class Ranker:
                 audience: bool = True) -> list[SearchHit]:
         """Filtered retrieval; with an audience, more candidates are fetched and those made for another dropped."""
         wanted = ctx.constraints.audience if audience else None
-        k = self.config.retrieve_k * (AUDIENCE_OVERFETCH if wanted else 1)
+        owned = {c.lower() for c in ctx.constraints.exclude_categories}
+        k = self.config.retrieve_k * (AUDIENCE_OVERFETCH if wanted or owned else 1)
         hits = self.index.search(vector, k=k, filters=filters, text=ctx.intent_text)
+        if owned:  # "he already has a coffee maker": no product in that category, at any level of its path
+            hits = [h for h in hits if not owned & {x.strip().lower() for x in h.product.category.split(">")}]
         if wanted:
-            hits = [h for h in hits if fits_audience(wanted, product_audiences(h.product))][:self.config.retrieve_k]
-        return hits
+            hits = [h for h in hits if fits_audience(wanted, product_audiences(h.product))]
+        return hits[:self.config.retrieve_k]
 
     def _rank_scores(self, hits: list[SearchHit], ctx: TurnContext, user_id: str | None) -> np.ndarray:
         cfg = self.config

@@ -74,6 +74,12 @@ class ActPrediction:
     scores: dict[str, float]  # every act's probability (sums to 1)
 
 
+def telegraphic(text: str) -> str:
+    """The message as keywords: its words without the words of a sentence ("what's the weather like tomorrow?" ->
+    "weather like tomorrow")."""
+    return " ".join(w for w in _WORD.findall(text.lower().replace("\u2019", "'")) if w not in _SENTENCE_WORDS)
+
+
 def keywords(text: str) -> list[str]:
     """The message's words when it is keywords only (no word of a sentence, see _SENTENCE_WORDS), else []."""
     words = _WORD.findall(text.lower().replace("\u2019", "'"))

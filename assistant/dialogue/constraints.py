@@ -32,6 +32,10 @@ from assistant.dialogue.vocabulary import GEAR_NOUNS, WORD_RE, Vocabulary, _stem
 if TYPE_CHECKING:
     from catalog.index import SearchFilters
 
+# Ownership: "already has/owns/got ...", "has one already"; the product named after it (within the clause) is excluded.
+OWNED_RE = re.compile(r"\b(?:already\s+(?:has|have|own|owns|got|bought|use|uses)|(?:has|have|owns?|got)\s+(?:got\s+)?"
+                      r"(?:an?\s+)?(?=\S)(?=[^.,;!?]{0,60}\balready\b))")
+CLAUSE_END_RE = re.compile(r"[.,;!?]|\b(?:but|and|so|though|which)\b")
 WELL_REVIEWED = 4.0  # "well reviewed", "highly rated"
 MAX_PRICE = 10_000_000.0  # a stated amount above this is a typo or an attack, not a budget
 MIN_PRICE = 0.01  # a budget below a cent ("under $0.0000001") is zero: it would match nothing, and shows as "$0.00"
@@ -180,6 +184,7 @@ class Constraints:
     audience: str | None = None  # "women", "men", "kids", "unisex": leaves out products made for another
     min_rating: float | None = None
     in_stock_only: bool = False
+    exclude_categories: list[str] = field(default_factory=list)  # "he already has a coffee maker": none of these
     # "price_target": 100.0, "prefer_cheaper"/"prefer_pricier": 1.0, "avoid_colour": "red", a feature word: 1.0
     soft: dict[str, float | str] = field(default_factory=dict)
 
@@ -214,6 +219,7 @@ class Constraints:
         if self.brands:
             parts.append("from " + " or ".join(self.brands))
         parts += [f"not {b}" for b in self.exclude_brands]
+        parts += [f"no {c.lower()}" for c in self.exclude_categories]
         if self.colour:
             parts.append(self.colour.lower())
         avoid = self.soft.get("avoid_colour")
@@ -259,6 +265,7 @@ class ParsedMessage:
     min_rating: float | None = None
     in_stock: bool | None = None
     category: str | None = None
+    owned: list[str] = field(default_factory=list)  # categories the shopper (or recipient) already has
     content: str = ""  # the words left for the intent text
 
     def product_signal(self) -> bool:
@@ -327,6 +334,7 @@ def parse_constraints(p: ParsedMessage, work: str, text: str, vocab: Vocabulary,
     work = _parse_prices(p, work)
     work = _parse_brands(p, work, text, vocab)
     work = _parse_colours(p, work, vocab)
+    work = _parse_owned(p, work, vocab)
     p.category = _find_category(work, vocab)
     m = BARE_WORD_SIZE_RE.search(work)  # "a medium dog bed": only where the category comes in that size
     if m and p.size is None:
@@ -345,6 +353,19 @@ def parse_constraints(p: ParsedMessage, work: str, text: str, vocab: Vocabulary,
     if matches:
         p.soft["prefer_cheaper"] = 1.0
     p.content = " ".join(w for w in CONTENT_WORD_RE.findall(work) if w not in FILLER and not w.isdigit())
+
+
+def _parse_owned(p: ParsedMessage, work: str, vocab: Vocabulary) -> str:
+    """"he already has a coffee maker", "I own a tent already": that kind of product is not wanted; its words are
+    blanked (up to the end of the clause) so they neither become the topic nor the search text."""
+    for m in OWNED_RE.finditer(work):
+        end = CLAUSE_END_RE.search(work, m.end())
+        stop = end.start() if end else len(work)
+        category = _find_category(work[m.start():stop], vocab)
+        if category:
+            p.owned.append(category)
+            work = blank(work, m.start(), stop)
+    return work
 
 
 def _parse_sizes(p: ParsedMessage, work: str, vocab: Vocabulary) -> str:

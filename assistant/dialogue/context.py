@@ -298,6 +298,11 @@ def _apply(c: Constraints, p: _Parsed, state: SessionState, refs: list[Product],
         c.min_rating = None
     if p.category:
         c.category = p.category
+    for owned in p.owned:  # "he already has a coffee maker": anything but that kind of product
+        if owned not in c.exclude_categories:
+            c.exclude_categories.append(owned)
+        if c.category and c.category.lower() == owned.lower():
+            c.category = None
     # A relative move is measured against what the shopper saw; after a topic change that means nothing.
     _apply_prices(c, p, [] if new_topic else (refs or state.shown))
     excluded = list(p.exclude)

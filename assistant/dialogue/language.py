@@ -11,10 +11,13 @@ language with high confidence. With a multilingual encoder configured, nothing i
 """
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import Iterable
 
 from lingua import Language, LanguageDetectorBuilder
+
+from assistant.dialogue.spelling import english_words
 
 LANGUAGES = (Language.ENGLISH, Language.GERMAN, Language.FRENCH, Language.SPANISH, Language.ITALIAN,
              Language.PORTUGUESE, Language.DUTCH, Language.POLISH, Language.SWEDISH, Language.TURKISH,
@@ -24,6 +27,8 @@ NON_LATIN = frozenset({Language.RUSSIAN, Language.UKRAINIAN, Language.ARABIC, La
                        Language.JAPANESE, Language.KOREAN})
 MIN_CONFIDENCE = 0.6  # below this the low-accuracy detector is guessing
 MIN_WORDS = 3
+MAX_FAMILIAR = 0.5  # a message with at least this share of the catalog's (or English) words is not foreign
+_WORD = re.compile(r"[^\W\d_]{2,}")
 _DETECTOR = LanguageDetectorBuilder.from_languages(*LANGUAGES).with_low_accuracy_mode().build()
 
 
@@ -36,14 +41,21 @@ def _script_share(text: str) -> float:
 
 
 class LanguageCheck:
-    def __init__(self, catalog_language: Language | None, multilingual: bool = False):
+    def __init__(self, catalog_language: Language | None, multilingual: bool = False,
+                 known_words: frozenset[str] = frozenset()):
         self.catalog_language = catalog_language
         self.multilingual = multilingual  # the encoder reads many languages: nothing to warn about
+        self.known_words = known_words  # the catalog's words (and English ones for an English catalog)
 
     @classmethod
     def for_catalog(cls, titles: Iterable[str], multilingual: bool = False, sample: int = 200) -> LanguageCheck:
-        text = " ".join(t for _, t in zip(range(sample), titles))
-        return cls(_DETECTOR.detect_language_of(text) if text.strip() else None, multilingual)
+        titles = list(titles)
+        text = " ".join(titles[:sample])
+        language = _DETECTOR.detect_language_of(text) if text.strip() else None
+        known = {w for t in titles for w in _WORD.findall(t.lower())}
+        if language == Language.ENGLISH:
+            known |= english_words()
+        return cls(language, multilingual, frozenset(known))
 
     def language_of(self, message: str) -> Language | None:
         """The message's language when it is clearly not the catalog's; None otherwise."""
@@ -52,9 +64,19 @@ class LanguageCheck:
         best = _DETECTOR.compute_language_confidence_values(message)
         if not best or best[0].language == self.catalog_language:
             return None
-        other_script = _script_share(message) > 0.5 and self.catalog_language not in NON_LATIN
-        clear = len(message.split()) >= MIN_WORDS and best[0].value >= MIN_CONFIDENCE
-        return best[0].language if other_script or clear else None
+        if self.other_script(message):
+            return best[0].language
+        # The low-accuracy detector calls "tent under $50" German: in the catalog's script, a message is another
+        # language only when most of its words are neither the catalog's nor (for English) English words.
+        words = _WORD.findall(message.lower())
+        familiar = sum(w in self.known_words for w in words) / len(words) if words else 1.0
+        clear = len(words) >= MIN_WORDS and best[0].value >= MIN_CONFIDENCE and familiar < MAX_FAMILIAR
+        return best[0].language if clear else None
+
+    def other_script(self, message: str) -> bool:
+        """Mostly written in a script the catalog does not use (Chinese for a Latin-script catalog): its encoder
+        cannot match it at all."""
+        return _script_share(message) > 0.5 and self.catalog_language not in NON_LATIN
 
     def notice(self, message: str) -> str | None:
         language = self.language_of(message)

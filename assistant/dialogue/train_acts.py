@@ -32,7 +32,7 @@ from typing import Callable
 
 import numpy as np
 
-from assistant.dialogue.acts import ACTS, HASH_DIM, features
+from assistant.dialogue.acts import ACTS, HASH_DIM, features, telegraphic
 
 DATA = Path(__file__).resolve().parent / "data"
 UTTERANCES = DATA / "shop_utterances.jsonl"
@@ -47,6 +47,9 @@ FILLS = 8  # generated messages per template
 # ones written for a shop chat, so they count more. Chosen with C on a split of the training parts only.
 SOURCE_WEIGHT = {"bitext": 1.0, "clinc": 1.0, "esci": 1.0, "shop": 10.0, "templates": 1.0}
 C = 4.0  # inverse L2 strength
+TERSE_SOURCES = ("bitext", "clinc")  # sentences whose keyword forms are added to training (see _terse_rows)
+TERSE_WEIGHT = 0.1  # a derived row counts half a real one
+MAX_TERSE_WORDS = 4  # longer keyword strings read as sentences anyway
 
 
 class ActDataError(Exception):
@@ -240,7 +243,27 @@ def _training_rows(sources: list[Source], holdout: bool) -> tuple[list[str], lis
             acts += a
             weights += [SOURCE_WEIGHT.get(source.name, 1.0)] * len(t)
         counts[source.name] = sum(len(t) for t, _ in parts)
+        if source.name in TERSE_SOURCES:
+            terse = _terse_rows(parts)
+            texts += [t for t, _ in terse]
+            acts += [a for _, a in terse]
+            weights += [TERSE_WEIGHT] * len(terse)
+            counts[f"{source.name} (keywords)"] = len(terse)
     return texts, acts, weights, counts
+
+
+def _terse_rows(parts: list[tuple[list[str], list[str]]]) -> list[tuple[str, str]]:
+    """Keyword forms of full sentences ("what's the weather like tomorrow?" -> "weather like tomorrow"), once each:
+    shoppers type telegraphically, and without them every keyword message looked like a product search (the only
+    public keyword data, ESCI, is all searches)."""
+    seen, rows = set(), []
+    for texts, acts in parts:
+        for text, act in zip(texts, acts):
+            short = telegraphic(text)
+            if short and short != text.lower() and len(short.split()) <= MAX_TERSE_WORDS and short not in seen:
+                seen.add(short)
+                rows.append((short, act))
+    return rows
 
 
 def train_acts(data_dir: str | Path, out_path: str | Path, seed: int = 0, holdout: bool = False,
@@ -257,6 +280,10 @@ def train_acts(data_dir: str | Path, out_path: str | Path, seed: int = 0, holdou
     t0 = time.perf_counter()
     vectors = np.vstack([cached_embeddings(s.texts, embedder, cache_dir) for s in sources])
     everything = [t for s in sources for t in s.texts]
+    derived = sorted(set(texts) - set(everything))  # the keyword forms (_terse_rows)
+    if derived:
+        vectors = np.vstack([vectors, cached_embeddings(derived, embedder, cache_dir)])
+        everything += derived
     index = {t: n for n, t in enumerate(everything)}  # a text in two sources has the same embedding in both
     x = feature_matrix(vectors[[index[t] for t in texts]], texts)
     embed_seconds = time.perf_counter() - t0

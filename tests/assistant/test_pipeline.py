@@ -128,7 +128,8 @@ def _sentence_assistant(demo_shop, *more: str):
 
 
 def test_verified_sentences_stream_before_generation_ends(demo_shop):
-    assistant, backend, sentence = _sentence_assistant(demo_shop, "It is a good choice for rainy walks. ", "Happy hiking!")
+    assistant, backend, sentence = _sentence_assistant(demo_shop, "It is a waterproof hiking jacket, good for rainy walks. ",
+                                                     "Happy hiking!")
     events, produced_at_first_token = [], None
     for event in assistant.respond("verified-stream", "waterproof hiking jacket under $100"):
         if event.type == "token" and produced_at_first_token is None:
@@ -214,3 +215,23 @@ def test_a_real_local_model_through_the_pipeline_never_shows_an_unverified_sente
     else:
         assert done.grounded and done.reply == shown
     assert verify(done.reply, facts, assistant.known_brands).ok
+
+
+def test_a_message_in_another_language_gets_the_notice_and_changes_nothing(demo_shop, acts):
+    from assistant.dialogue.language import LanguageCheck
+
+    _, index, _ = demo_shop
+    language = LanguageCheck.for_catalog([p.title for p in index.all_products()])
+    assistant = Assistant(index, backend=TemplateBackend(), acts=acts, language=language)
+    first = assistant.chat("lang", "waterproof hiking jacket under $100")
+    turn = assistant.chat("lang", "我想买一件防水夹克")
+    assert turn.kind == "out_of_scope" and not turn.products
+    assert "Chinese" in turn.reply and "English" in turn.reply
+    assert assistant.chat("lang", "cheaper?").constraints.startswith(first.constraints.split(",")[0])
+
+
+def test_what_the_recipient_already_has_is_left_out(assistant):
+    assistant.chat("owned", "birthday gift for my dad, loves coffee, ~$50")
+    turn = assistant.chat("owned", "he already has a coffee maker")
+    assert turn.products and "no coffee makers" in turn.constraints
+    assert not any("coffee makers" in r.product.category.lower() for r in turn.products)

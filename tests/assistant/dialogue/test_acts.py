@@ -153,7 +153,9 @@ def test_train_acts_on_a_tiny_dataset(tmp_path):
     out = tmp_path / "models" / "head.npz"
     common = dict(utterances=tmp_path / "shop.jsonl", templates=None, embedder=HashEmbedder(), cache_dir=tmp_path / "cache")
     report = train_acts(tmp_path, out, **common)
-    assert report["rows"] == {"bitext": 20, "clinc": 24, "esci": 6, "shop": 12}
+    rows = report["rows"]
+    assert {k: rows[k] for k in ("bitext", "clinc", "esci", "shop")} == {"bitext": 20, "clinc": 24, "esci": 6, "shop": 12}
+    assert 0 < rows["clinc (keywords)"] <= 24 and 0 < rows["bitext (keywords)"] <= 20  # keyword forms, deduplicated
     assert report["simmc_used"] is False and report["per_act"]["compare"] == 0 and out.is_file()
     classifier = ActClassifier.load(out, embedder=HashEmbedder())
     assert classifier.predict("add the second one to my cart", shown=True).act == "cart"
@@ -174,3 +176,13 @@ def test_train_acts_on_a_tiny_dataset(tmp_path):
 def test_train_acts_missing_data_is_a_clear_error(tmp_path):
     with pytest.raises(ActDataError, match="bitext_customer_service_8k.csv"):
         train_acts(tmp_path, tmp_path / "head.npz", templates=None, embedder=HashEmbedder())
+
+
+def test_keyword_forms_drop_the_words_of_a_sentence():
+    from assistant.dialogue.acts import telegraphic
+    from assistant.dialogue.train_acts import _terse_rows
+
+    assert telegraphic("What's the weather like tomorrow?") == "weather like tomorrow"
+    rows = _terse_rows([(["what's the weather like tomorrow?", "weather like tomorrow", "where is my order"],
+                         ["out_of_scope", "out_of_scope", "service"])])
+    assert rows == [("weather like tomorrow", "out_of_scope"), ("order", "service")]

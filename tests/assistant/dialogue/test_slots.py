@@ -329,3 +329,14 @@ def test_the_one_with_a_detail_picks_a_shown_product_or_describes_what_is_wanted
     assert turn.kind == "ask_product" and [p.id for p in turn.referenced] == ["H0"]
     turn = update_context(state, "the one with a fleece lining", vocab, act="ask_product")
     assert turn.kind == "refine" and not turn.referenced  # none shown has it: a wish, searched for
+
+
+@pytest.mark.parametrize("message, owned, category", [
+    ("he already has a coffee maker", ["Coffee Makers"], None),
+    ("I have a tent already, need a sleeping bag", ["Tents"], "Sleeping Bags"),
+    ("she already owns a yoga mat, so something else for yoga", ["Yoga Mats"], None),
+    ("do you have tents? I already looked", [], "Tents"),
+])
+def test_what_someone_already_has_is_excluded_not_searched(demo, message, owned, category):
+    turn = update_context(SessionState(), message, demo, act="search")
+    assert turn.constraints.exclude_categories == owned and turn.constraints.category == category
