@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Sequence
 
+from assistant.reply.claims import check_claims
 from assistant.reply.facts import ProductFact, ReplyFacts
 from assistant.reply.prompt import SYSTEM_PROMPT
 
@@ -312,6 +313,31 @@ def _check_policy_support(reply: str, facts: ReplyFacts) -> list[str]:
     return []
 
 
+WORD_SUPPORT = 0.5  # share of a sentence's content words that must appear in the facts (see _check_word_support)
+_GENERIC = _FILLER | set("note sorry provide information additional details available options option product products "
+                         "find shop shop's store cart basket question questions assist anything else need welcome "
+                         "thank thanks know great good nice".split())  # the assistant's own words, not claims
+
+
+def _check_word_support(reply: str, facts: ReplyFacts) -> list[str]:
+    """Each sentence has to be made mostly of the facts' words: what a small model invents about a product ("a
+    built-in shoe cover", "designed with safety in mind") has no number or name for the other checks to catch.
+    Questions and sentences with fewer than three content words ("Here you go.") are not judged, nor replies to small
+    talk, out-of-scope and cart messages: only the template answers those (assistant/pipeline.py TEMPLATE_ONLY)."""
+    if facts.kind in ("smalltalk", "out_of_scope", "cart"):
+        return []
+    source = " ".join([facts.all_text(), *facts.display_names()]).lower()
+    stems = {w[:5] for w in _WORDS.findall(source)}
+    problems = []
+    for sentence in _SENTENCES.findall(reply):
+        if sentence.rstrip().endswith("?"):  # a question to the shopper claims nothing
+            continue
+        words = [w for w in _WORDS.findall(sentence.lower()) if len(w) >= 4 and w not in _GENERIC]
+        if len(words) >= 3 and sum(w[:5] in stems for w in words) / len(words) < WORD_SUPPORT:
+            problems.append(f"sentence {sentence.strip()[:60]!r} is mostly words the facts do not use")
+    return problems
+
+
 def _check_ratings(reply: str, facts: ReplyFacts) -> list[str]:
     ratings = [p.rating for p in facts.products if p.rating is not None]
     counts = {p.review_count for p in facts.products}
@@ -346,8 +372,9 @@ def _check_leak(reply: str) -> list[str]:
 
 def verify(reply: str, facts: ReplyFacts, known_brands: Sequence[str] = ()) -> Verdict:
     """Every price, offer, brand, product name, stock/delivery claim, duration and rating in `reply` must come from
-    `facts`, an after-sales reply must be worded from its policy snippets, and the reply must not echo the system
-    prompt. known_brands: the loaded catalog's brands (a brand of the shop that was not shown is an invented claim)."""
+    `facts`, as must contact details, payment rules, fees, times, other shops and claimed actions
+    (assistant/reply/claims.py); an after-sales reply must be worded from its policy snippets, and the reply must
+    not echo the system prompt. known_brands: the loaded catalog's brands (a brand of the shop that was not shown is an invented claim)."""
     brands = list(known_brands)
     brands += [b for b in facts.brands if b not in brands]
     problems: list[str] = []
@@ -362,4 +389,6 @@ def verify(reply: str, facts: ReplyFacts, known_brands: Sequence[str] = ()) -> V
     problems += _check_policy_support(reply, facts)
     problems += _check_ratings(reply, facts)
     problems += _check_leak(reply)
+    problems += check_claims(reply, facts)
+    problems += _check_word_support(reply, facts)
     return Verdict(ok=not problems, problems=list(dict.fromkeys(problems)))

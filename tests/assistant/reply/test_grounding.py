@@ -80,7 +80,9 @@ def test_an_invented_place_or_event_name_is_caught_but_ordinary_words_pass(facts
     verdict = verify("The Northpeak Summit 350 Hiking Jacket may only be available in Santa Cruz, California.", facts)
     assert not verdict.ok and any("Santa Cruz" in p for p in verdict.problems)
     assert not verify("Both jackets are part of our Black Friday Mega Sale.", facts).ok
-    assert verify("Happy hiking! Both are great in the rain. Let me know if you need more.", facts).ok
+    # Ordinary words pass the name check; each sentence must still be made of the facts' words (word support).
+    assert verify("Happy hiking! Both are waterproof hiking jackets. Let me know if you need more.", facts).ok
+    assert not verify("Both are great in the snow and come with a free hat.", facts).ok
 
 
 def test_wrong_model_number_is_an_invented_name(facts):
