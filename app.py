@@ -68,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     app = build_app(shop, settings)
     shown = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
     base = f"http://{shown}:{settings.port}"
-    print(f"chat: {base}/\nagent assist: {base}/agent/\nwidget: {base}/widget/\nAPI docs: {base}/docs", flush=True)
+    agent = f"{base}/agent/" if settings.api_key or shop.demo else "off (needs --api-key)"
+    print(f"chat: {base}/\nagent assist: {agent}\nwidget: {base}/widget/\nAPI docs: {base}/docs", flush=True)
     if shop.demo:
         print("demo shop: its users are synthetic, so the chat offers a 'Signed in as' selector; a real shop's "
               "shoppers are identified only by the user token its site signs (--user-secret)", flush=True)

@@ -13,6 +13,7 @@ from typing import Any
 EVENT_TYPES = ("view", "click", "add_to_cart", "purchase")
 
 # Attribute keys that become Chroma metadata filters (besides price, brand, category, rating, in_stock).
+PRICE_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£"}  # written before the amount; other currencies after it ("12 CHF")
 FILTER_ATTRIBUTES = ("colour", "size", "material")
 
 

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Iterable
 
 from assistant.dialogue.spelling import numbers_to_digits
 from assistant.dialogue.vocabulary import GEAR_NOUNS, WORD_RE, Vocabulary, _stem, read_audience
+from catalog.schema import PRICE_SYMBOLS
 
 if TYPE_CHECKING:
     from catalog.index import SearchFilters
@@ -185,6 +186,7 @@ class Constraints:
     min_rating: float | None = None
     in_stock_only: bool = False
     exclude_categories: list[str] = field(default_factory=list)  # "he already has a coffee maker": none of these
+    currency: str = "USD"  # the catalog's, for describe(): a pound shop's budget reads "under £50"
     # "price_target": 100.0, "prefer_cheaper"/"prefer_pricier": 1.0, "avoid_colour": "red", a feature word: 1.0
     soft: dict[str, float | str] = field(default_factory=dict)
 
@@ -209,13 +211,13 @@ class Constraints:
             parts.append("unisex" if self.audience == "unisex" else f"for {self.audience}")
         target = self.soft.get("price_target")
         if isinstance(target, float):
-            parts.append(f"around {_dollars(target)}")
+            parts.append(f"around {_dollars(target, self.currency)}")
         elif self.min_price is not None and self.max_price is not None:
-            parts.append(f"{_dollars(self.min_price)}–{_dollars(self.max_price)}")
+            parts.append(f"{_dollars(self.min_price, self.currency)}–{_dollars(self.max_price, self.currency)}")
         elif self.max_price is not None:
-            parts.append(f"under {_dollars(self.max_price)}")
+            parts.append(f"under {_dollars(self.max_price, self.currency)}")
         elif self.min_price is not None:
-            parts.append(f"over {_dollars(self.min_price)}")
+            parts.append(f"over {_dollars(self.min_price, self.currency)}")
         if self.brands:
             parts.append("from " + " or ".join(self.brands))
         parts += [f"not {b}" for b in self.exclude_brands]
@@ -236,8 +238,10 @@ class Constraints:
         return ", ".join(parts)
 
 
-def _dollars(value: float) -> str:
-    return f"${value:,.0f}" if value == int(value) else f"${value:,.2f}"
+def _dollars(value: float, currency: str = "USD") -> str:
+    amount = f"{value:,.0f}" if value == int(value) else f"{value:,.2f}"
+    symbol = PRICE_SYMBOLS.get(currency.upper())
+    return f"{symbol}{amount}" if symbol else f"{amount} {currency.upper()}"
 
 
 # ---- parsing one message -------------------------------------------------------------------------------------------

@@ -341,6 +341,7 @@ def update_context(state: SessionState, message: str, vocab: Vocabulary, act: st
     dialogue-act classifier's reading (None: a search); what the message itself says can overrule it: a message
     with prices or the catalog's names in it is about products, a request about shown products with none shown
     is a search."""
+    state.constraints.currency = vocab.currency  # budgets are said in the shop's own currency
     text, notice = truncate(message)
     notices = [notice] if notice else []
     raw, text = text, sanitize_untrusted(text)
@@ -368,14 +369,18 @@ def update_context(state: SessionState, message: str, vocab: Vocabulary, act: st
         return TurnContext(state.constraints.copy(), text, refs, "detail", False, kind, notices, False, op)
     if kind not in ("search", "refine"):  # the question itself is what to look up (in the policies, for service)
         return TurnContext(state.constraints.copy(), text, refs, mode, False, kind, notices)
+    # A new request the catalog has no category for ("cloth diapers" after a speaker, in a shop without categories):
+    # the classifier's reading decides, and the carried words of the last topic must not steer it.
+    asked_anew = act == "search" and mode is None and not p.category and bool(p.content) and bool(state.topic_texts)
     new_topic = p.reset or bool(mode is None and p.category and state.topic and p.category.lower() != state.topic.lower()) \
-        or bool(p.shift and mode is None and (p.category or p.content))
+        or bool(p.shift and mode is None and (p.category or p.content)) or asked_anew
     if new_topic:
         kept = state.constraints
         state.constraints, state.topic_texts = Constraints(), []
-        if p.shift and not p.reset:  # "something for his office instead": the same budget and recipient
+        if (p.shift or asked_anew) and not p.reset:  # "something for his office instead": same budget and recipient
             _keep_goal(kept, state.constraints)
         state.topic = None if p.reset else state.topic
+        state.constraints.currency = vocab.currency
     # Search or refine is the state's call, not the wording's: a message that keeps the products on screen and their
     # kind of product changes the current search; one with nothing shown, or a new kind of product, starts one.
     named_new = bool(mode is None and p.category and p.category.lower() != (state.topic or "").lower())
@@ -385,6 +390,11 @@ def update_context(state: SessionState, message: str, vocab: Vocabulary, act: st
     _apply(state.constraints, p, state, refs, new_topic)
     if p.content:
         state.topic_texts = [*state.topic_texts, p.content][-MAX_TOPIC_MESSAGES:]
+        # The last content word is usually the thing asked for ("waterproof bluetooth speaker"); when no product
+        # text uses it, say so plainly instead of showing the nearest products as if they were that.
+        unknown = vocab.unknown(p.content.split()[-1:])
+        if unknown:
+            notices.append(f"No product here mentions {unknown[0]!r}; these are the closest I found.")
     parts = [x.title for x in refs] if mode in ("similar", "variant") else []
     parts += state.topic_texts[-MAX_TOPIC_MESSAGES:]
     intent = " ".join(dict.fromkeys(parts)) or state.constraints.category or text

@@ -151,6 +151,7 @@ class Vocabulary:
     attribute_colours: list[str] = field(default_factory=list)  # colours the products record (filterable)
     materials: list[str] = field(default_factory=list)
     words: dict[str, int] = field(default_factory=dict)  # every word of titles, tags and attributes -> products
+    currency: str = "USD"  # the currency most of the catalog's prices are in
 
     def __post_init__(self) -> None:
         self.brand_re = _alternation(self.brands)
@@ -235,7 +236,8 @@ class Vocabulary:
         features = sorted(features - set(COLOUR_FAMILIES) | set(BASE_FEATURES))
         return cls(sorted(seen["brands"].values()), sorted(categories.values()), seen["leaves"],
                    sorted(colours.values()), sorted(seen["sizes"].values()), features, seen["category_sizes"],
-                   dict(synonyms or {}), sorted(seen["colours"].values()), sorted(materials.values()), dict(words))
+                   dict(synonyms or {}), sorted(seen["colours"].values()), sorted(materials.values()), dict(words),
+                   seen["currencies"].most_common(1)[0][0] if seen["currencies"] else "USD")
 
     def generic(self, text: str) -> str:
         """The text with the catalog's category names and brands said as "item": what a policy says about "a jacket
@@ -260,6 +262,12 @@ class Vocabulary:
         words = [w for w in words if not w.replace(".", "").isdigit()]
         return bool(words) and all(w in self.words or _singular(w) in self._singulars for w in words)
 
+    def unknown(self, words: list[str]) -> list[str]:
+        """The words (of three letters or more, not numbers) that no product text of the catalog uses, in any
+        singular or plural form: what a search for them cannot find."""
+        return [w for w in dict.fromkeys(words) if len(w) >= 3 and w.isalpha() and w not in self.words
+                and _singular(w) not in self._singulars and w not in self._singulars]
+
     def colour_of(self, match: re.Match[str]) -> str:
         return self._colour_of[int(match.lastgroup[1:])]
 
@@ -279,9 +287,11 @@ def _collect(products: Iterable[Product]) -> dict[str, Any]:
     """One pass over the catalog: names, colours, sizes, tags, materials, yes/no attributes and word counts."""
     seen: dict[str, Any] = {"brands": {}, "categories": {}, "leaves": set(), "colours": {}, "sizes": {},
                             "tags": set(), "category_sizes": {}, "materials": set(), "flags": set(),
-                            "words": Counter(), "count": 0}
+                            "words": Counter(), "count": 0, "currencies": Counter()}
     for p in products:
         seen["count"] += 1
+        if p.price is not None and p.currency:
+            seen["currencies"][p.currency.upper()] += 1
         if p.brand:
             seen["brands"].setdefault(_key(p.brand), p.brand.strip())
         levels = [x.strip() for x in p.category.split(">") if x.strip()]

@@ -130,13 +130,16 @@ def run_shoppers(assistant, shoppers: list[dict], progress: bool = True) -> dict
     turns = len(shoppers[0]["turns"]) if shoppers else 3
     hits = np.zeros((len(shoppers), turns))
     compliant = np.zeros((len(shoppers), turns))
-    latencies = []
+    latencies, words, replaced = [], [], []
     for n, shopper in enumerate(tqdm(shoppers, desc="shoppers", disable=not progress, mininterval=2)):
         session = f"eval-{n}"
         for t, message in enumerate(shopper["turns"]):
             t0 = time.perf_counter()
-            shown = [r.product for r in assistant.chat(session, message).products]
+            turn = assistant.chat(session, message)
+            shown = [r.product for r in turn.products]
             latencies.append(time.perf_counter() - t0)
+            words.append(len(turn.reply.split()))
+            replaced.append(not turn.grounded)  # the model's reply failed the verifier: the template answered
             hits[n, t] = any(p.id == shopper["target"] for p in shown)
             compliant[n, t] = bool(shown) and all(satisfies(p, shopper, t) for p in shown)
         assistant.reset(session)
@@ -145,6 +148,8 @@ def run_shoppers(assistant, shoppers: list[dict], progress: bool = True) -> dict
             "constraints_satisfied": {f"turn{t + 1}": round(float(compliant[:, t].mean()), 4) for t in range(turns)},
             "constraints_satisfied_all_turns": round(float(compliant.mean()), 4),
             "turn_p50_ms": round(float(np.percentile(latencies, 50)) * 1000, 1) if latencies else None,
+            "reply_words": {"median": float(np.median(words)), "p95": float(np.percentile(words, 95))} if words else None,
+            "replaced_by_template": round(float(np.mean(replaced)), 4) if replaced else None,
             "examples": [s["turns"] for s in shoppers[:3]]}
 
 
@@ -157,19 +162,19 @@ def open_index(name: str, products: list[Product], cache_dir: str, log=print):
 
 
 def evaluate_chat(data: list[str], demo: bool = True, shoppers: int = 200, seed: int = 0, cache_dir: str | None = None,
-                  progress: bool = True, log=print) -> dict:
+                  progress: bool = True, log=print, backend=None) -> dict:
     cache_dir = cache_dir or os.path.join(os.path.expanduser("~"), ".cache", "shop-assistant", "chat-eval")
     catalogs = [("demo", demo_products)] if demo else []
     catalogs += [(os.path.basename(os.path.normpath(d)), lambda d=d: recbole_products(d)) for d in data]
     if not catalogs:
         raise ChatDataError("nothing to evaluate: give --data or keep the demo catalog")
-    result = {"seed": seed, "catalogs": {}}
+    result = {"seed": seed, "backend": (backend or TemplateBackend()).name, "catalogs": {}}
     acts = ActClassifier.load()
     for name, load in catalogs:
         products = load()
         index = open_index(name, products, cache_dir, log)
         # As the app runs it: the act classifier reads every message; cart requests always succeed here.
-        assistant = Assistant(index, backend=TemplateBackend(), acts=acts, on_cart=lambda *_: True)
+        assistant = Assistant(index, backend=backend or TemplateBackend(), acts=acts, on_cart=lambda *_: True)
         t0 = time.perf_counter()
         result["catalogs"][name] = run_shoppers(assistant, make_shoppers(products, shoppers, seed), progress)
         categories = {p.category for p in products if p.category}
@@ -181,11 +186,14 @@ def evaluate_chat(data: list[str], demo: bool = True, shoppers: int = 200, seed:
 
 
 def format_table(result: dict) -> str:
-    lines = [f"{'catalog':<12} {'shoppers':>8}   hit@4 t1 / t2 / t3     constraints ok t1 / t2 / t3"]
+    lines = [f"replies: {result.get('backend', 'template')}",
+             f"{'catalog':<12} {'shoppers':>8}   hit@4 t1 / t2 / t3     constraints ok t1 / t2 / t3   "
+             f"reply words median/p95   replaced by template"]
     for name, r in result["catalogs"].items():
-        h, c = r["hit@4"], r["constraints_satisfied"]
+        h, c, w = r["hit@4"], r["constraints_satisfied"], r["reply_words"] or {"median": 0, "p95": 0}
         lines.append(f"{name:<12} {r['shoppers']:>8}   {h['turn1']:.3f} / {h['turn2']:.3f} / {h['turn3']:.3f}"
-                     f"    {c['turn1']:.3f} / {c['turn2']:.3f} / {c['turn3']:.3f}")
+                     f"    {c['turn1']:.3f} / {c['turn2']:.3f} / {c['turn3']:.3f}"
+                     f"       {w['median']:>5.0f} / {w['p95']:<5.0f}          {r['replaced_by_template'] or 0:.3f}")
     lines += ["", f"{'scenario':<14} " + " ".join(f"{name:>16}" for name in result["catalogs"])]
     for scenario in SCENARIOS:
         cells = []
@@ -198,9 +206,16 @@ def format_table(result: dict) -> str:
 
 def run_chat(args: argparse.Namespace) -> int:
     data = args.data if args.data is not None else ([str(DEFAULT_SHARED)] if DEFAULT_SHARED.is_dir() else [])
-    return report(args, lambda log: evaluate_chat(data, demo=not args.no_demo, shoppers=args.shoppers, seed=args.seed,
-                                                  cache_dir=args.cache, progress=not args.json, log=log),
-                  format_table, (ChatDataError,))
+    def run(log):
+        backend = None
+        if args.backend == "local":
+            from assistant.reply.backends import LocalLMBackend  # lazy: loads torch and the model
+
+            backend = LocalLMBackend(args.llm_model)
+        return evaluate_chat(data, demo=not args.no_demo, shoppers=args.shoppers, seed=args.seed,
+                             cache_dir=args.cache, progress=not args.json, log=log, backend=backend)
+
+    return report(args, run, format_table, (ChatDataError,))
 
 
 def add_chat_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -211,5 +226,8 @@ def add_chat_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--shoppers", type=int, default=200, help="scripted shoppers per catalog")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache", default=None, help="where the evaluation indexes are kept between runs")
+    p.add_argument("--backend", choices=("template", "local"), default="template",
+                   help="who writes the replies: the template (default) or the local model (slow on CPU)")
+    p.add_argument("--llm-model", default=None, help="with --backend local: HF id or path (default: packaged SmolLM2)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout instead of the table")
     p.set_defaults(func=run_chat)

@@ -13,12 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from assistant.dialogue.acts import ACTS
-from catalog.schema import Product
+from catalog.schema import PRICE_SYMBOLS, Product
 
 REPLY_KINDS = ACTS  # a reply is written for the act of the message it answers (assistant/dialogue/acts.py)
 MAX_DESCRIPTION_CHARS = 300  # what a question about one product may quote of its description
 
-CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£"}
 
 # Attributes worth a line in the prompt; long free-text values are left out so the prompt stays short.
 MAX_KEY_ATTRIBUTES = 6
@@ -29,7 +28,7 @@ def format_price(price: float | None, currency: str = "USD") -> str:
     """"$89.99" for known symbols, "89.99 CHF" otherwise, "price not listed" when the shop gives none."""
     if price is None:
         return "price not listed"
-    symbol = CURRENCY_SYMBOLS.get(currency.upper())
+    symbol = PRICE_SYMBOLS.get(currency.upper())
     return f"{symbol}{price:,.2f}" if symbol else f"{price:,.2f} {currency.upper()}"
 
 

@@ -74,10 +74,10 @@ class TemplateBackend:
 
     @staticmethod
     def _describe(p, name: str) -> str:
-        details = [p.price_text, p.stock_text]
-        if p.rating is not None:
-            details.append(f"{p.rating:.1f}★")
-        return f"{name} ({', '.join(details)})"
+        # The cards show rating and stock; the list says the price and only what would surprise (out of stock), so
+        # a four-product answer stays under ~60 words.
+        details = ([p.price_text] if p.price is not None else []) + ([] if p.in_stock else ["out of stock"])
+        return f"{name} ({', '.join(details)})" if details else name
 
     def _products(self, facts: ReplyFacts) -> list[str]:
         items = [self._describe(p, name) for p, name in zip(facts.products, facts.display_names())][:MAX_LISTED]

@@ -127,6 +127,8 @@ class Settings:
         for item in self.column_map or []:
             if "=" not in item:
                 raise ValueError(f"--map takes FIELD=COLUMN, not {item!r}")
+        if self.column_map and not self.catalog_file:
+            raise ValueError("--map (SHOP_CATALOG_MAP) names the columns of a --catalog file; give --catalog FILE too")
 
 
 def _from_env(f: Any, raw: str) -> Any:

@@ -340,3 +340,15 @@ def test_the_one_with_a_detail_picks_a_shown_product_or_describes_what_is_wanted
 def test_what_someone_already_has_is_excluded_not_searched(demo, message, owned, category):
     turn = update_context(SessionState(), message, demo, act="search")
     assert turn.constraints.exclude_categories == owned and turn.constraints.category == category
+
+
+def test_budgets_are_said_in_the_catalogs_currency():
+    jumpers = [Product(id=f"J{i}", title=f"Wool Jumper {i}", category="Knitwear > Jumpers", brand="Fjell",
+                       price=40.0 + i, currency="GBP") for i in range(5)]
+    jumpers.append(Product(id="S1", title="Wool Scarf", category="Knitwear > Scarves", brand="Fjell", price=20.0,
+                           currency="GBP"))
+    vocab, state = Vocabulary.from_products(jumpers), SessionState()
+    assert vocab.currency == "GBP"
+    assert update_context(state, "jumpers under £50", vocab, act="search").constraints.describe() == "jumpers, under £50"
+    turn = update_context(state, "scarves instead", vocab, act="search")  # a new topic keeps the currency
+    assert turn.constraints.describe() == "scarves, under £50"

@@ -98,8 +98,8 @@ def test_description_never_enters_the_prompt():
 def test_template_product_search(facts):
     reply = TemplateBackend().reply(facts)
     assert reply.startswith("Here are 2 options under $100: Northpeak Men's Summit 350 Waterproof Hiking Jacket "
-                            "($89.99, in stock, 4.5★)")
-    assert "Trailhaven Women's Kite 40 Lite Packable Rain Jacket ($54.49, out of stock, 4.1★)" in reply
+                            "($89.99)")
+    assert "Trailhaven Women's Kite 40 Lite Packable Rain Jacket ($54.49, out of stock)" in reply
     assert "waterproof and under budget" in reply
 
 

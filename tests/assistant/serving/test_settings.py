@@ -33,6 +33,7 @@ def test_flags_override_the_environment_which_overrides_defaults():
     ({"SHOP_PORT": "eighty"}, "SHOP_PORT must be a whole number"),
     ({"SHOP_PORT": "70000"}, "between 1 and 65535"),
     ({"SHOP_CATALOG_MAP": "id"}, "FIELD=COLUMN"),
+    ({"SHOP_CATALOG_MAP": "id=sku"}, "give --catalog FILE too"),  # a map with nothing to map
 ])
 def test_a_bad_setting_is_a_clear_error_at_start(env, message):
     with pytest.raises(ValueError, match=message):
