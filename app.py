@@ -24,7 +24,8 @@ import uvicorn  # noqa: E402
 
 from assistant.pipeline import AssistantConfig  # noqa: E402
 from assistant.recsys.train import ensure_fast_predictor  # noqa: E402  (first-start training, from the entry point)
-from assistant.reply.backends import Backend, BackendError, make_backend  # noqa: E402
+from assistant.reply.backends import Backend, BackendError, check_local_model, make_backend  # noqa: E402
+from assistant.reply.background import BackgroundBackend  # noqa: E402
 from assistant.serving.settings import Settings  # noqa: E402
 from assistant.serving.shop import load_shop  # noqa: E402
 from assistant.serving.web import build_app  # noqa: E402
@@ -38,8 +39,10 @@ def make_reply_backend(settings: Settings) -> Backend:
     kind = settings.backend_kind
     if kind == "openai":
         return make_backend(kind, base_url=settings.llm_url, model=settings.llm_model, api_key=settings.llm_api_key)
-    if kind == "local":
-        return make_backend(kind, model=settings.llm_model, threads=settings.llm_threads)
+    if kind == "local":  # loads on a thread while the shop serves; the template answers until it is ready
+        check_local_model(settings.llm_model)
+        return BackgroundBackend(lambda: make_backend(kind, model=settings.llm_model, threads=settings.llm_threads),
+                                 name="local", supports_prefix=True)
     return make_backend(kind)
 
 

@@ -70,6 +70,15 @@ def _resolve_model(model: str | os.PathLike | None, gguf_file: str | None) -> tu
     return str(model), gguf_file
 
 
+def check_local_model(model: str | os.PathLike | None) -> None:
+    """What can be checked before the slow load: the packaged GGUF is installed, a model given as a path exists.
+    (An HF id is only known to be loadable once it loads.)"""
+    folder, _ = _resolve_model(model, None)  # raises BackendError when the default package is missing
+    text = str(model or "")
+    if text and (os.sep in text or text.startswith(".") or text.endswith(".gguf")) and not Path(folder).exists():
+        raise BackendError(f"reply model {text!r} not found")
+
+
 class LocalLMBackend:
     """A transformers causal LM in this process. Streams with TextIteratorStreamer; on CUDA the decode step runs with
     a static KV cache and torch.compile (CUDA graphs) unless compile=False."""
