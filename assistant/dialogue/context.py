@@ -151,11 +151,6 @@ class _Parsed(ParsedMessage):
         return super().product_signal() or bool(self.ordinals or self.superlative)
 
 
-def parse_message(text: str, vocab: Vocabulary, state: SessionState) -> _Parsed:
-    """What one message says (constraints and references) against the session, without changing the session."""
-    return _parse(sanitize_untrusted(truncate(text)[0]), vocab, state)
-
-
 def _parse(text: str, vocab: Vocabulary, state: SessionState) -> _Parsed:
     # The steps run in this order, each blanking out the words it used (see assistant.dialogue.constraints).
     p = _Parsed()

@@ -123,13 +123,15 @@ def measure(classifier: ActClassifier, data_dir: str | Path, seed: int = 0, cach
             rows = [i for i, g in enumerate(gold) if g not in CARD_ACTS]
             sets["clinc"]["target"] = _target(texts, gold, classifier, cache_dir, lambda p: p not in CARD_ACTS, rows)
             no_cards = [texts[i] for i in rows]
+            acts = _predict(classifier, no_cards, False, cache_dir)  # one reading, checked against each shop
             sets["clinc"]["target"].update({f"in {name} shop": _share(
-                shop_kinds(classifier, no_cards, vocab, cache_dir), lambda k: k not in CARD_ACTS)
+                shop_kinds(no_cards, acts, vocab), lambda k: k not in CARD_ACTS)
                 for name, vocab in shops(data_dir).items()})
         elif source.name == "esci":
             sets["esci"]["target"] = _target(texts, gold, classifier, cache_dir, lambda p: p in ("search", "refine"))
             sets["esci"]["target"]["in its own shop"] = _share(
-                shop_kinds(classifier, texts, shops(data_dir)["ESCI"], cache_dir), lambda k: k in ("search", "refine"))
+                shop_kinds(texts, _predict(classifier, texts, False, cache_dir), shops(data_dir)["ESCI"]),
+                lambda k: k in ("search", "refine"))
         log(f"{source.name}: {sets[source.name]['n']} held-out messages scored")
     turns = load_simmc(data_dir)
     texts, gold, shown = [t for t, _, _ in turns], [a for _, a, _ in turns], [s for _, _, s in turns]

@@ -152,14 +152,14 @@ def evaluate_simmc(classifier: ActClassifier, data_dir: str | Path) -> dict:
                 rows.append([text, gold_act, kind])
             # The pipeline applies a message's constraints only to a search or refinement; "the grey one" is a pick.
             predicted = _state_slots(ctx.constraints, gold) if kind in ("search", "refine") else set()
-            if predicted != _gold_slots(gold, True):
-                slot_rows.append([text, sorted(_gold_slots(gold, False)), sorted(predicted)])
-            for name in counts:
-                g = _gold_slots(gold, name == "modelled")
+            every, modelled = _gold_slots(gold, False), _gold_slots(gold, True)
+            if predicted != modelled:
+                slot_rows.append([text, sorted(every), sorted(predicted)])
+            for name, g in (("all", every), ("modelled", modelled)):
                 counts[name].update(tp=len(g & predicted), fp=len(predicted - g), fn=len(g - predicted))
-            for key, value in _gold_slots(gold, False) | predicted:
+            for key, value in every | predicted:
                 c = per_slot.setdefault(key, Counter())
-                c["tp" if (key, value) in predicted and (key, value) in _gold_slots(gold, False) else
+                c["tp" if (key, value) in predicted and (key, value) in every else
                   "fp" if (key, value) in predicted else "fn"] += 1
             system = turn.get("system_transcript_annotated", {})
             system_type = str(_slot_values(system).get("type", system_type or "item"))

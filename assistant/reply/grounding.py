@@ -297,18 +297,25 @@ _FILLER = set("this that with your from have will they them their there what whe
 POLICY_SUPPORT = 0.6  # share of an after-sales reply's content words that must come from the policy snippets
 
 
+def _stems(text: str) -> set[str]:
+    """Crude stems of a source text's words: "returned" is supported by "return"."""
+    return {w[:5] for w in _WORDS.findall(text.lower())}
+
+
+def _support(text: str, stems: set[str], ignore: set[str], least: int) -> float | None:
+    """The share of the text's content words (four letters or more, not in `ignore`) whose stem is in `stems`;
+    None when it has fewer than `least` of them (too little to judge)."""
+    words = [w for w in _WORDS.findall(text.lower()) if len(w) >= 4 and w not in ignore]
+    return sum(w[:5] in stems for w in words) / len(words) if len(words) >= least else None
+
+
 def _check_policy_support(reply: str, facts: ReplyFacts) -> list[str]:
     """An after-sales answer has to be made of the policy's words: a fluent paraphrase that drifts away from the
     snippet (a small model's usual failure) has no numbers for the other checks to catch."""
     if facts.kind != "service" or not facts.policy_snippets:
         return []
-    words = [w for w in _WORDS.findall(reply.lower()) if len(w) >= 4 and w not in _FILLER]
-    if len(words) < 4:
-        return []
-    source = facts.policy_text().lower()
-    stems = {w[:5] for w in _WORDS.findall(source)}  # crude stemming: "returned" is supported by "return"
-    supported = sum(w[:5] in stems for w in words) / len(words)
-    if supported < POLICY_SUPPORT:
+    supported = _support(reply, _stems(facts.policy_text()), _FILLER, least=4)
+    if supported is not None and supported < POLICY_SUPPORT:
         return [f"only {supported:.0%} of the after-sales reply's words come from the policy text"]
     return []
 
@@ -326,14 +333,13 @@ def _check_word_support(reply: str, facts: ReplyFacts) -> list[str]:
     talk, out-of-scope and cart messages: only the template answers those (assistant/pipeline.py TEMPLATE_ONLY)."""
     if facts.kind in ("smalltalk", "out_of_scope", "cart"):
         return []
-    source = " ".join([facts.all_text(), *facts.display_names()]).lower()
-    stems = {w[:5] for w in _WORDS.findall(source)}
+    stems = _stems(" ".join([facts.all_text(), *facts.display_names()]))
     problems = []
     for sentence in _SENTENCES.findall(reply):
         if sentence.rstrip().endswith("?"):  # a question to the shopper claims nothing
             continue
-        words = [w for w in _WORDS.findall(sentence.lower()) if len(w) >= 4 and w not in _GENERIC]
-        if len(words) >= 3 and sum(w[:5] in stems for w in words) / len(words) < WORD_SUPPORT:
+        supported = _support(sentence, stems, _GENERIC, least=3)
+        if supported is not None and supported < WORD_SUPPORT:
             problems.append(f"sentence {sentence.strip()[:60]!r} is mostly words the facts do not use")
     return problems
 
