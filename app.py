@@ -6,6 +6,8 @@ and the REST API at /api/v1 (OpenAPI docs at /docs).
     python app.py --catalog products.csv --map id=SKU --policies policies/ --contact help@shop.example
     python app.py --llm-backend openai --llm-url http://localhost:8000/v1 --llm-model Qwen/Qwen2.5-7B-Instruct
     python app.py --host 0.0.0.0 --port 8080 --api-key s3cret --frame-origin https://shop.example.com
+    python app.py --state-url redis://localhost:6379/0 --db-url postgresql://shop@localhost/shop \
+                  --chroma-url http://localhost:8000               # one of several replicas (README, "Deployment")
 
 Every flag has an environment variable (shown in --help). On first run it builds and indexes the demo shop and
 trains the fast purchase predictor (progress shown); later runs reuse what is persisted in the data directory.
@@ -26,9 +28,11 @@ from assistant.pipeline import AssistantConfig  # noqa: E402
 from assistant.recsys.train import ensure_fast_predictor  # noqa: E402  (first-start training, from the entry point)
 from assistant.reply.backends import Backend, BackendError, check_local_model, make_backend  # noqa: E402
 from assistant.reply.background import BackgroundBackend  # noqa: E402
+from assistant.serving.replicas import ReplicaSync  # noqa: E402
 from assistant.serving.settings import Settings  # noqa: E402
 from assistant.serving.shop import load_shop  # noqa: E402
 from assistant.serving.web import build_app  # noqa: E402
+from assistant.sessions import open_sessions  # noqa: E402
 from catalog.index import ProductIndex  # noqa: E402
 from catalog.ingest import ingest_file  # noqa: E402
 from catalog.load import LoadError  # noqa: E402
@@ -58,15 +62,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"the index already holds {index.count()} products; update it with `python -m catalog ingest FILE`")
         policies = read_policies(settings.policies) if settings.policies else []  # read (and checked) before anything
         backend = make_reply_backend(settings)
+        assistant_config = AssistantConfig(history_turns=settings.history_turns, contact=settings.contact)
+        sessions = open_sessions(settings.state_url, assistant_config.max_sessions, settings.session_ttl)
         shop = load_shop(config, backend=backend, build_demo=not settings.catalog_file, index=index,
-                         prepare=ensure_fast_predictor,
-                         assistant_config=AssistantConfig(history_turns=settings.history_turns, contact=settings.contact))
+                         prepare=ensure_fast_predictor, assistant_config=assistant_config, sessions=sessions)
         if policies:
             shop.policies.upsert(policies)
             print(f"policies: {len(policies)} documents from {settings.policies}; {shop.policies.count()} in the shop")
-    except (LoadError, PolicyFileError, BackendError, RuntimeError) as exc:  # one clear line, no traceback
-        print(f"error: {exc}", file=sys.stderr)
+    except (LoadError, PolicyFileError, BackendError, RuntimeError, ValueError, ConnectionError) as exc:
+        print(f"error: {exc}", file=sys.stderr)  # one clear line, no traceback
         return 2
+    # Events stored by other replicas (or another process) reach this one's recommender; catalog changes refit it.
+    ReplicaSync(shop, refit_s=settings.refit_minutes * 60).start()
     print(f"reply backend: {backend.name}; purchase predictor: {shop.predictor_description}")
     app = build_app(shop, settings)
     shown = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host

@@ -14,13 +14,11 @@ from __future__ import annotations
 import copy
 import logging
 import re
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Callable, Generator, Iterator
 
 from assistant.dialogue.acts import ActClassifier
-from assistant.dialogue.context import SessionState, TurnContext, Vocabulary, update_context
+from assistant.dialogue.context import TurnContext, Vocabulary, update_context
 from assistant.dialogue.language import LanguageCheck
 from assistant.events import (
     DoneEvent,
@@ -38,6 +36,7 @@ from assistant.reply.facts import ReplyFacts
 from assistant.reply.grounding import Verdict, verify
 from assistant.reply.prompt import build_messages
 from assistant.reply.template import TemplateBackend, word_chunks
+from assistant.sessions import MemorySessions, Session, SessionStore
 from catalog.index import ProductIndex
 from catalog.policies import PolicyIndex
 from catalog.text import valid_text
@@ -53,14 +52,6 @@ class AssistantConfig:
     max_sessions: int = 10_000  # least recently used sessions are forgotten beyond this
 
 
-@dataclass
-class Session:
-    state: SessionState = field(default_factory=SessionState)
-    history: list[dict[str, str]] = field(default_factory=list)  # {"role", "content"} for the reply model
-    lock: threading.Lock = field(default_factory=threading.Lock)  # one message at a time per session
-    user_ids: set[str] = field(default_factory=set)  # who chatted in it, so "delete my data" can drop it
-
-
 CartAction = Callable[[str, "str | None", str, str], bool]  # (session, user, product id, "add" | "remove") -> done
 TEMPLATE_ONLY = frozenset({"smalltalk", "out_of_scope", "cart"})  # one-line answers: no model, nothing to invent
 
@@ -69,7 +60,7 @@ class Assistant:
     def __init__(self, index: ProductIndex, backend: Backend | None = None, policies: PolicyIndex | None = None,
                  ranker: Ranker | None = None, vocab: Vocabulary | None = None, config: AssistantConfig | None = None,
                  acts: ActClassifier | None = None, language: LanguageCheck | None = None,
-                 on_cart: CartAction | None = None):
+                 on_cart: CartAction | None = None, sessions: SessionStore | None = None):
         self.config = config or AssistantConfig()
         self.acts = acts  # the dialogue-act classifier; None: every message is read as a search
         self.language = language  # flags messages in a language the catalog is not in
@@ -81,30 +72,17 @@ class Assistant:
         self.ranker = ranker or Ranker(index, config=self.config.ranking)
         self.vocab = vocab or Vocabulary.from_products(index.all_products())
         self.known_brands = sorted(self.vocab.brands)
-        self._sessions: OrderedDict[str, Session] = OrderedDict()
-        self._sessions_lock = threading.Lock()
+        # Conversations between messages: this process's memory, or Redis shared by every replica.
+        self.sessions: SessionStore = sessions or MemorySessions(self.config.max_sessions)
 
     # ---- sessions ------------------------------------------------------------------------------------------
 
-    def session(self, session_id: str) -> Session:
-        with self._sessions_lock:
-            session = self._sessions.pop(session_id, None) or Session()
-            self._sessions[session_id] = session  # most recently used last
-            while len(self._sessions) > self.config.max_sessions:
-                self._sessions.popitem(last=False)
-            return session
-
     def reset(self, session_id: str) -> None:
-        with self._sessions_lock:
-            self._sessions.pop(session_id, None)
+        self.sessions.reset(session_id)
 
-    def forget_user(self, user_id: str) -> int:
-        """Drop every session the user chatted in; returns how many."""
-        with self._sessions_lock:
-            doomed = [sid for sid, s in self._sessions.items() if user_id in s.user_ids]
-            for sid in doomed:
-                del self._sessions[sid]
-        return len(doomed)
+    def forget_user(self, user_id: str, key_prefix: str | None = None) -> int:
+        """Drop every session the user chatted in (and every one under key_prefix); returns how many."""
+        return self.sessions.forget_user(user_id, key_prefix)
 
     # ---- one message ---------------------------------------------------------------------------------------
 
@@ -114,8 +92,7 @@ class Assistant:
         if not isinstance(message, str) or not message.strip():
             raise ValueError("message must be a non-empty string")
         message = valid_text(message)  # lone surrogates: the tokenizer and every store would fail on them
-        session = self.session(session_id)
-        with session.lock:
+        with self.sessions.open(session_id) as session:
             if user_id:
                 session.user_ids.add(str(user_id))
             before = copy.deepcopy(session.state)
@@ -163,6 +140,8 @@ class Assistant:
         keep = max(0, self.config.history_turns)  # the reply model never reads more than this
         session.history = [*session.history, {"role": "user", "content": message},
                            {"role": "assistant", "content": reply}][-keep:] if keep else []
+        # Saved before the shopper sees the end of the turn: their next message may reach another replica at once.
+        self.sessions.save(session_id, session)
         yield DoneEvent(reply, verdict.ok, verdict.problems)
 
     def _reply(self, facts: ReplyFacts, message: str, session: Session) -> Generator[TurnEvent, None, tuple[str, Verdict]]:

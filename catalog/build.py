@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from catalog.config import CatalogConfig
 from catalog.demo import write_demo_files
-from catalog.events import EventStore, load_events_csv
+from catalog.events import load_events_csv, open_event_store
 from catalog.index import ProductIndex
 from catalog.ingest import IngestReport, ingest_file
 from catalog.policies import PolicyIndex, read_policy_file
@@ -37,7 +37,7 @@ def build_demo_catalog(config: CatalogConfig | None = None, n_products: int | No
     products = ingest_file(paths["products"], config, progress=progress, index=index)
     known = {p.id for p in index.all_products()}
     events, rejects = load_events_csv(str(paths["events"]), known_items=known)
-    store = EventStore(str(config.events_path), pseudonym_key=config.pseudonym_key)
+    store = open_event_store(config)
     loaded = 0
     if store.count() == 0:  # a rebuild must not double the log
         report = store.append_many(events, known_items=known)

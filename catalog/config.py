@@ -21,6 +21,8 @@ CATALOG_ENV = {
     "embed_model": ("SHOP_EMBED_MODEL", "sentence-transformers id or path (default: the packaged all-MiniLM-L6-v2)"),
     "device": ("SHOP_DEVICE", "cuda or cpu for the encoder (default: CUDA when present)"),
     "pseudonym_key": ("SHOP_PSEUDONYM_KEY", "when set, user ids are stored as keyed hashes (HMAC)"),
+    "db_url": ("SHOP_DB_URL", "a PostgreSQL server for behaviour events and chat transcripts, e.g. "
+                              "postgresql://shop:pw@localhost/shop (default: SQLite files in the data directory)"),
 }
 
 
@@ -31,6 +33,7 @@ class CatalogConfig:
     embed_model: str | None = None  # sentence-transformers id or path; None = packaged MiniLM
     device: str | None = None  # "cuda", "cpu"; None = CUDA when present
     pseudonym_key: str | None = None  # set: user ids are stored as keyed hashes
+    db_url: str | None = None  # postgresql://...: events and transcripts there, shared by replicas; None = SQLite
     collection: str = "products"  # Chroma collection holding the product vectors (of the default encoder)
 
     def __post_init__(self) -> None:

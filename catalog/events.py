@@ -18,10 +18,12 @@ import math
 import os
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Iterable, Iterator
 
+from catalog.config import CatalogConfig
 from catalog.schema import EVENT_TYPES, Event
 from catalog.text import valid_text
 
@@ -37,7 +39,18 @@ CREATE TABLE IF NOT EXISTS events (
     session_id TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS events_user_time ON events (user_id, timestamp, id);
+CREATE TABLE IF NOT EXISTS deletions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_hash TEXT NOT NULL,
+    at REAL NOT NULL
+);
 """
+DELETION_NOTICE_S = 600  # how long "user X was deleted" stays for other replicas to drop their copies (then purged)
+
+
+def deletion_hash(user_key: str) -> str:
+    """How a deletion notice names the user: not the id itself (that is what was just deleted)."""
+    return hashlib.sha256(user_key.encode("utf-8")).hexdigest()
 
 
 @dataclass
@@ -51,6 +64,7 @@ class Reject:
 class AppendReport:
     accepted: int = 0
     rejected: list[Reject] = field(default_factory=list)
+    ids: list[int] = field(default_factory=list)  # the store's sequence numbers of the accepted events
 
     @property
     def ok(self) -> bool:
@@ -118,7 +132,63 @@ def validate_event(event: Any, known_items: set[str] | None = None) -> tuple[Eve
     return Event(str(user_id).strip(), item_id, data["type"], ts, session), ""
 
 
-class EventStore:
+class BaseEventStore:
+    """What every behaviour store shares: validation, pseudonymised user keys. A store adds the storage: SQLite
+    here, PostgreSQL in catalog/events_pg.py (`open_event_store` picks one). Every event gets a sequence number;
+    `since` reads the ones after a number, so each replica can apply what the others stored."""
+
+    _key: bytes | None = None
+
+    def __enter__(self) -> BaseEventStore:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        pass
+
+    @property
+    def pseudonymised(self) -> bool:
+        return self._key is not None
+
+    def user_key(self, user_id: str) -> str:
+        """What is stored for a user id: the id itself, or its keyed hash when pseudonymisation is on."""
+        # A lone surrogate (valid in JSON, not in UTF-8) could be neither stored nor hashed: replaced, as everywhere.
+        user_id = valid_text(str(user_id).strip())
+        if self._key is None:
+            return user_id
+        return hmac.new(self._key, user_id.encode("utf-8"), hashlib.sha256).hexdigest()[:PSEUDONYM_HEX_CHARS]
+
+    def append(self, event: Event | dict, known_items: set[str] | None = None) -> AppendReport:
+        return self.append_many([event], known_items)
+
+    def append_many(self, events: Iterable[Event | dict], known_items: set[str] | None = None) -> AppendReport:
+        """Validate every event; commit all valid ones in one transaction; report the rest with reasons."""
+        report = AppendReport()
+        rows = []
+        for n, raw in enumerate(events):
+            event, reason = validate_event(raw, known_items)
+            if event is None:
+                report.rejected.append(Reject(n, reason, raw))
+                continue
+            rows.append((self.user_key(event.user_id), event.item_id, event.type, event.timestamp, event.session_id))
+        if rows:
+            report.ids = self._insert(rows)
+        report.accepted = len(rows)
+        return report
+
+    def _insert(self, rows: list[tuple]) -> list[int]:
+        raise NotImplementedError
+
+    def all_events(self) -> list[Event]:
+        return list(self.iter_events())
+
+    def iter_events(self, batch_size: int = 10000, upto: int | None = None) -> Iterator[Event]:
+        raise NotImplementedError
+
+
+class EventStore(BaseEventStore):
     """SQLite-backed, append-only event log. Thread-safe: one connection per thread, WAL lets readers run
     alongside the single writer."""
 
@@ -151,49 +221,18 @@ class EventStore:
             conn.close()
             self._local.conn = None
 
-    def __enter__(self) -> EventStore:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    @property
-    def pseudonymised(self) -> bool:
-        return self._key is not None
-
-    def user_key(self, user_id: str) -> str:
-        """What is stored for a user id: the id itself, or its keyed hash when pseudonymisation is on."""
-        # A lone surrogate (valid in JSON, not in UTF-8) could be neither stored nor hashed: replaced, as everywhere.
-        user_id = valid_text(str(user_id).strip())
-        if self._key is None:
-            return user_id
-        return hmac.new(self._key, user_id.encode("utf-8"), hashlib.sha256).hexdigest()[:PSEUDONYM_HEX_CHARS]
-
-    def append(self, event: Event | dict, known_items: set[str] | None = None) -> AppendReport:
-        return self.append_many([event], known_items)
-
-    def append_many(self, events: Iterable[Event | dict], known_items: set[str] | None = None) -> AppendReport:
-        """Validate every event; commit all valid ones in one transaction; report the rest with reasons."""
-        report = AppendReport()
-        rows = []
-        for n, raw in enumerate(events):
-            event, reason = validate_event(raw, known_items)
-            if event is None:
-                report.rejected.append(Reject(n, reason, raw))
-                continue
-            rows.append((self.user_key(event.user_id), event.item_id, event.type, event.timestamp, event.session_id))
-        if rows:
-            conn = self._conn()
-            with self._write_lock:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    conn.executemany("INSERT INTO events (user_id, item_id, type, timestamp, session_id) VALUES (?, ?, ?, ?, ?)", rows)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-        report.accepted = len(rows)
-        return report
+    def _insert(self, rows: list[tuple]) -> list[int]:
+        conn = self._conn()
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")  # the one writer: the rows get consecutive ids
+            try:
+                conn.executemany("INSERT INTO events (user_id, item_id, type, timestamp, session_id) VALUES (?, ?, ?, ?, ?)", rows)
+                last = int(conn.execute("SELECT last_insert_rowid()").fetchone()[0])
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return list(range(last - len(rows) + 1, last + 1))
 
     def history(self, user_id: str, limit: int | None = None) -> list[Event]:
         """The user's events, oldest first; with limit, the most recent `limit` of them (still oldest first)."""
@@ -209,30 +248,52 @@ class EventStore:
             "SELECT user_id, item_id, type, timestamp, session_id FROM events WHERE user_id = ? ORDER BY timestamp, id", (key,))
         return [Event(*r) for r in cur.fetchall()]
 
-    def iter_events(self, batch_size: int = 10000) -> Iterator[Event]:
-        """Every event in insertion order, streamed in batches, for training."""
-        last_id = 0
+    def iter_events(self, batch_size: int = 10000, upto: int | None = None) -> Iterator[Event]:
+        """Every event in insertion order (up to sequence number `upto`), streamed in batches, for training."""
+        last_id, upto = 0, (2 ** 62 if upto is None else upto)
         conn = self._conn()
         while True:
             rows = conn.execute(
-                "SELECT id, user_id, item_id, type, timestamp, session_id FROM events WHERE id > ? ORDER BY id LIMIT ?",
-                (last_id, batch_size)).fetchall()
+                "SELECT id, user_id, item_id, type, timestamp, session_id FROM events WHERE id > ? AND id <= ? "
+                "ORDER BY id LIMIT ?", (last_id, upto, batch_size)).fetchall()
             if not rows:
                 return
             for r in rows:
                 yield Event(*r[1:])
             last_id = rows[-1][0]
 
-    def all_events(self) -> list[Event]:
-        return list(self.iter_events())
+    def last_id(self) -> int:
+        return int(self._conn().execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0])
+
+    def since(self, after: int, also: Iterable[int] = (), limit: int = 10000) -> list[tuple[int, Event]]:
+        """(sequence number, event) after `after`, plus the numbers in `also` (ones skipped earlier), in order."""
+        also = [int(i) for i in also][:500]
+        extra = f" OR id IN ({','.join('?' * len(also))})" if also else ""
+        rows = self._conn().execute(
+            f"SELECT id, user_id, item_id, type, timestamp, session_id FROM events WHERE id > ?{extra} "
+            "ORDER BY id LIMIT ?", (after, *also, limit)).fetchall()
+        return [(r[0], Event(*r[1:])) for r in rows]
+
+    def deletions_since(self, after: int) -> list[tuple[int, str]]:
+        """(notice number, deletion_hash of the user key) of the users deleted after notice `after`."""
+        return [(int(i), h) for i, h in self._conn().execute(
+            "SELECT id, user_hash FROM deletions WHERE id > ? ORDER BY id", (after,)).fetchall()]
+
+    def last_deletion(self) -> int:
+        return int(self._conn().execute("SELECT COALESCE(MAX(id), 0) FROM deletions").fetchone()[0])
 
     def delete_user(self, user_id: str) -> int:
-        """"Delete my data": removes every event of the user; returns the number of rows deleted."""
+        """"Delete my data": removes every event of the user; returns the number of rows deleted. A notice (a hash
+        of the key, kept DELETION_NOTICE_S) tells the other replicas to drop the user's live history too."""
         conn = self._conn()
+        key = self.user_key(user_id)
         with self._write_lock:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                n = conn.execute("DELETE FROM events WHERE user_id = ?", (self.user_key(user_id),)).rowcount
+                n = conn.execute("DELETE FROM events WHERE user_id = ?", (key,)).rowcount
+                now = time.time()
+                conn.execute("DELETE FROM deletions WHERE at < ?", (now - DELETION_NOTICE_S,))
+                conn.execute("INSERT INTO deletions (user_hash, at) VALUES (?, ?)", (deletion_hash(key), now))
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -247,6 +308,15 @@ class EventStore:
     def users(self) -> list[str]:
         """Stored user ids (pseudonyms when a key is configured)."""
         return [r[0] for r in self._conn().execute("SELECT DISTINCT user_id FROM events ORDER BY user_id")]
+
+
+def open_event_store(config: CatalogConfig) -> BaseEventStore:
+    """The shop's behaviour store: PostgreSQL when config.db_url is set (shared by every replica), else SQLite."""
+    if config.db_url:
+        from catalog.postgres import PostgresEventStore  # only a shop that scales out needs psycopg
+
+        return PostgresEventStore(config.db_url, pseudonym_key=config.pseudonym_key)
+    return EventStore(str(config.events_path), pseudonym_key=config.pseudonym_key)
 
 
 def load_events_csv(path: str, known_items: set[str] | None = None) -> tuple[list[Event], list[Reject]]:

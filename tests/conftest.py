@@ -76,3 +76,22 @@ def browser():
         browser = p.chromium.launch(executable_path=str(CHROMIUM))
         yield browser
         browser.close()
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """A redis-server for the whole test session (skipped with the reason when it cannot start)."""
+    from tests.servers import redis_server
+
+    with redis_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """(server URL, data directory) of a PostgreSQL cluster for the whole test session; tests make their own
+    databases with tests.servers.fresh_database."""
+    from tests.servers import postgres_server
+
+    with postgres_server() as server:
+        yield server

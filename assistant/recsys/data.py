@@ -28,7 +28,7 @@ import numpy as np
 from assistant.recsys.features import ItemMeta, item_text, split_item_text
 from catalog.config import CatalogConfig
 from catalog.embed import DEFAULT_MODEL, get_embedder
-from catalog.events import EventStore
+from catalog.events import open_event_store
 from catalog.index import ProductIndex
 from catalog.schema import Event, Product
 
@@ -273,14 +273,14 @@ def _steps(typed: list[HistoryItem]) -> tuple[list[int], list[int]]:
 
 
 def open_shop_dataset(data_dir: str, embedder=None) -> tuple[LeaveOneOutDataset, ItemMeta]:
-    """A shop's data directory (events.sqlite3 + the catalog index) as a dataset."""
-    config = CatalogConfig(data_dir=data_dir)
-    if not os.path.isfile(config.events_path):
+    """A shop's data directory (events.sqlite3, or SHOP_DB_URL's PostgreSQL, + the catalog index) as a dataset."""
+    config = CatalogConfig.from_env(data_dir=data_dir)
+    if not config.db_url and not os.path.isfile(config.events_path):
         raise DatasetError(f"{data_dir} has no behaviour store ({config.events_path})")
     index = ProductIndex(config, embedder=embedder)
     ids, vectors = index.all_vectors()
     products = {p.id: p for p in index.all_products()}
-    events = EventStore(str(config.events_path), pseudonym_key=config.pseudonym_key)
+    events = open_event_store(config)
     try:
         return shop_dataset([products[i] for i in ids], vectors, events.iter_events(), name=os.path.basename(
             os.path.abspath(data_dir)) or "shop")

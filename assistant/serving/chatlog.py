@@ -1,7 +1,7 @@
 """Stored chat logs (for the agent-assist view and quality review), with e-mail addresses and phone numbers
 redacted before anything reaches the disk.
 
-    log = ChatLog("data/chats.sqlite3")
+    log = ChatLog("data/chats.sqlite3")          # or PostgresChatLog(url); open_chatlog(config) picks one
     log.append("s1", "u00042", "user", "mail me at ann@example.com")   # stored as "mail me at [email]"
     log.conversation("s1")
 """
@@ -12,6 +12,8 @@ import re
 import sqlite3
 import threading
 import time
+
+from catalog.config import CatalogConfig
 
 # Both patterns see raw user text, so both must run in linear time: every run is bounded ({1,64}, {5,24}) and
 # may only start where the run of its characters starts (the look-behinds), so no position is rescanned more
@@ -82,3 +84,57 @@ class ChatLog:
             n = conn.execute("DELETE FROM messages WHERE user_id = ?", (user_id,)).rowcount
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return int(n)
+
+
+_PG_SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    id BIGSERIAL PRIMARY KEY,
+    session_id TEXT NOT NULL,
+    user_id TEXT NOT NULL DEFAULT '',
+    role TEXT NOT NULL,
+    text TEXT NOT NULL,
+    timestamp DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_session ON messages (session_id, id);
+CREATE INDEX IF NOT EXISTS messages_user ON messages (user_id);
+"""
+
+
+class PostgresChatLog:
+    """The same log in PostgreSQL (--db-url), shared by every replica: agent assist on any of them sees the chat.
+    Deleting vacuums the table at once, as the event store does (catalog/postgres.py)."""
+
+    def __init__(self, url: str):
+        from catalog.postgres import ensure_schema, pg_pool, pg_text, vacuum
+
+        self.url, self._pool, self._text, self._vacuum = url, pg_pool, pg_text, vacuum
+        ensure_schema(url, _PG_SCHEMA)
+
+    def append(self, session_id: str, user_id: str | None, role: str, text: str) -> None:
+        row = tuple(self._text(v) for v in (session_id, user_id or "", role, redact(text)))
+        with self._pool(self.url).connection() as conn:
+            conn.execute("INSERT INTO messages (session_id, user_id, role, text, timestamp) VALUES (%s, %s, %s, %s, %s)",
+                         (*row, time.time()))
+
+    def conversation(self, session_id: str) -> list[dict[str, str]]:
+        with self._pool(self.url).connection() as conn:
+            rows = conn.execute("SELECT role, text FROM messages WHERE session_id = %s ORDER BY id",
+                                (self._text(session_id),)).fetchall()
+        return [{"role": r, "content": t} for r, t in rows]
+
+    def sessions_of(self, user_id: str) -> list[str]:
+        with self._pool(self.url).connection() as conn:
+            rows = conn.execute("SELECT session_id FROM messages WHERE user_id = %s GROUP BY session_id "
+                                "ORDER BY MAX(id) DESC", (self._text(user_id),)).fetchall()
+        return [r[0] for r in rows]
+
+    def delete_user(self, user_id: str) -> int:
+        with self._pool(self.url).connection() as conn:
+            n = conn.execute("DELETE FROM messages WHERE user_id = %s", (self._text(user_id),)).rowcount
+        self._vacuum(self.url, "messages")
+        return int(n)
+
+
+def open_chatlog(config: CatalogConfig) -> ChatLog | PostgresChatLog:
+    """PostgreSQL when config.db_url is set, else a SQLite file in the data directory."""
+    return PostgresChatLog(config.db_url) if config.db_url else ChatLog(str(config.data_dir / "chats.sqlite3"))

@@ -48,6 +48,13 @@ class Settings:
     embed_model: str | None = _catalog("embed_model")
     device: str | None = _catalog("device")
     pseudonym_key: str | None = _catalog("pseudonym_key")
+    db_url: str | None = _catalog("db_url")
+    state_url: str | None = _opt("SHOP_STATE_URL", "a Redis server for conversations and carts, shared by every "
+                                 "replica, e.g. redis://localhost:6379/0 (default: this process's memory)")
+    session_ttl: int = _opt("SHOP_SESSION_TTL", "seconds a conversation and its cart are kept in Redis after the "
+                            "last message", 86_400, type=int)
+    refit_minutes: int = _opt("SHOP_REFIT_MINUTES", "every this many minutes, refit the recommender and vocabulary "
+                              "if the catalog changed (0: never)", 60, type=int)
     llm_backend: str | None = _opt("SHOP_LLM_BACKEND", "reply backend: template, local (SmolLM2-135M in this process) "
                                    "or openai (any OpenAI-compatible server); default: openai when --llm-url is set, "
                                    "else local", None, choices=LLM_BACKENDS)
@@ -71,7 +78,7 @@ class Settings:
     @property
     def catalog(self) -> CatalogConfig:
         return CatalogConfig(data_dir=self.data_dir, chroma_url=self.chroma_url, embed_model=self.embed_model,
-                             device=self.device, pseudonym_key=self.pseudonym_key)
+                             device=self.device, pseudonym_key=self.pseudonym_key, db_url=self.db_url)
 
     @property
     def backend_kind(self) -> str:
@@ -122,6 +129,12 @@ class Settings:
             raise ValueError(f"--history-turns must be between 0 and {MAX_HISTORY_TURNS}, not {self.history_turns}")
         if not 0 < self.port < 65536:
             raise ValueError(f"--port must be between 1 and 65535, not {self.port}")
+        if self.session_ttl < 60 or self.refit_minutes < 0:
+            raise ValueError("--session-ttl must be at least 60 seconds and --refit-minutes not negative")
+        if self.state_url and not self.state_url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("--state-url must be a redis://, rediss:// or unix:// URL")
+        if self.db_url and not self.db_url.startswith(("postgresql://", "postgres://")):
+            raise ValueError("--db-url must be a postgresql:// URL")
         if self.concurrency < 0 or self.llm_threads < 0:
             raise ValueError("--concurrency and --llm-threads must not be negative")
         for item in self.column_map or []:

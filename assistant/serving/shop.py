@@ -14,11 +14,12 @@ code: the app's first start passes `prepare` (the training step) in from its ent
 """
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 import time
 import uuid
-from collections import Counter, OrderedDict
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
@@ -36,18 +37,18 @@ from assistant.recsys.features import ItemMeta
 from assistant.recsys.predictor import Predictor, load_active_predictor, rank_for_user
 from assistant.recsys.recommend import EVENT_WEIGHTS, HybridRecommender
 from assistant.reply.backends import Backend
-from assistant.serving.chatlog import ChatLog
+from assistant.serving.chatlog import ChatLog, PostgresChatLog, open_chatlog
 from assistant.serving.limits import MAX_MESSAGE_CHARS, check_message
+from assistant.sessions import SessionStore
 from catalog.build import DemoReport, ensure_demo_catalog
 from catalog.config import CatalogConfig
 from catalog.demo import DEMO_CATEGORY_SYNONYMS
-from catalog.events import AppendReport, EventStore
+from catalog.events import AppendReport, BaseEventStore, deletion_hash, open_event_store
 from catalog.index import ProductIndex
 from catalog.policies import PolicyIndex
-from catalog.schema import EVENT_TYPES, Product
+from catalog.schema import EVENT_TYPES, Event, Product
 from catalog.text import valid_text
 
-MAX_CART_ITEMS = 100  # products kept in one session's cart
 AGENT_REPLAY_MESSAGES = 6  # the customer's last messages replayed for agent assist: earlier constraints still apply
 
 
@@ -55,18 +56,22 @@ AGENT_REPLAY_MESSAGES = 6  # the customer's last messages replayed for agent ass
 class Shop:
     config: CatalogConfig
     index: ProductIndex
-    events: EventStore
+    events: BaseEventStore
     recommender: HybridRecommender
     policies: PolicyIndex
     assistant: Assistant
-    chatlog: ChatLog | None = None  # redacted transcripts, for the agent-assist view
+    chatlog: ChatLog | PostgresChatLog | None = None  # redacted transcripts, for the agent-assist view
     predictor: Predictor | None = None  # the active purchase predictor (None: hybrid ranking alone)
     predictor_description: str = ""
     build_report: DemoReport | None = None  # set when this start built the demo shop
     demo: bool = False  # the built-in demo shop: its users are synthetic, so anyone may act as one
     unavailable: frozenset[int] = frozenset()  # recommender indices of out-of-stock products: never recommended
+    synced_upto: int = 0  # the last event sequence number the live recommender holds (assistant/serving/replicas.py)
+    catalog_version: str = ""  # index_version() the models were fitted on
     _lock: threading.Lock = field(default_factory=threading.Lock)  # recommender histories are shared state
-    _carts: OrderedDict[str, list[str]] = field(default_factory=OrderedDict)  # session key -> product ids
+    # Stored and applied here, not yet seen by the replica sync: it must not apply them a second time.
+    _applied_here: set[int] = field(default_factory=set)
+    _syncing: bool = False  # a ReplicaSync runs (only then is _applied_here kept)
 
     # ---- catalog -------------------------------------------------------------------------------------------
 
@@ -91,15 +96,12 @@ class Shop:
         and it owns the transcript. Raises ValueError (InputTooLong) before any work for an over-long message."""
         message = valid_text(check_message(message))  # a lone surrogate could not be written to the chat log
         key = self.session_key(session_id, user_id)
-        final = None
         for event in self.assistant.respond(key, message, user_id):
-            if isinstance(event, DoneEvent):
-                final = event.reply
+            if isinstance(event, DoneEvent) and self.chatlog is not None:  # stored before the shopper sees the end
+                owner = self.events.user_key(str(user_id)) if user_id else None
+                self.chatlog.append(key, owner, "user", message)
+                self.chatlog.append(key, owner, "assistant", event.reply)
             yield event
-        if self.chatlog is not None and final is not None:
-            owner = self.events.user_key(str(user_id)) if user_id else None
-            self.chatlog.append(key, owner, "user", message)
-            self.chatlog.append(key, owner, "assistant", final)
 
     def reset(self, session_id: str, user_id: str | None = None) -> None:
         self.assistant.reset(self.session_key(session_id, user_id))
@@ -130,7 +132,7 @@ class Shop:
 
     def cart(self, session_id: str, user_id: str | None = None) -> list[Product]:
         """What this shopper put in the cart in this session, oldest first."""
-        ids = list(self._carts.get(self.session_key(session_id, user_id), []))
+        ids = self.assistant.sessions.cart(self.session_key(session_id, user_id))
         found = {p.id: p for p in self.index.get(ids)}
         return [found[i] for i in ids if i in found]
 
@@ -147,22 +149,14 @@ class Shop:
 
     def cart_action(self, key: str, user_id: str, product_id: str, op: str) -> bool:
         """Add ("add": an add_to_cart event, stored and applied to the recommender) or remove a product; False when
-        the product is unknown (or not in the cart). Carts are bounded like sessions."""
-        cart = self._carts.pop(key, [])
-        try:
-            if op == "add":
-                if not self.log_event(user_id, product_id, "add_to_cart", session_id=key).accepted:
-                    return False
-                cart = [*[i for i in cart if i != product_id], product_id][-MAX_CART_ITEMS:]
-                return True
-            if product_id not in cart:
+        the product is unknown (or not in the cart). Carts live beside the sessions (assistant/sessions.py)."""
+        carts = self.assistant.sessions
+        if op == "add":
+            if not self.log_event(user_id, product_id, "add_to_cart", session_id=key).accepted:
                 return False
-            cart.remove(product_id)
+            carts.cart_add(key, product_id, user_id=str(user_id))
             return True
-        finally:
-            self._carts[key] = cart
-            while len(self._carts) > self.assistant.config.max_sessions:
-                self._carts.popitem(last=False)
+        return carts.cart_remove(key, product_id)
 
     # ---- behaviour -----------------------------------------------------------------------------------------
 
@@ -177,7 +171,50 @@ class Shop:
             with self._lock:
                 self.recommender.add_event(self.events.user_key(str(user_id)), self.recommender.id_to_index[str(item_id)],
                                            event_type, float(event["timestamp"]))
+                if self._syncing:
+                    self._applied_here.update(report.ids)
         return report
+
+    def apply_stored(self, rows: list[tuple[int, Event]]) -> int:
+        """Events other replicas stored (sequence number, event), into the live recommender; the ones this replica
+        applied itself are skipped. Returns how many were applied."""
+        applied = 0
+        with self._lock:
+            rec = self.recommender
+            for seq, e in rows:
+                if seq in self._applied_here:
+                    self._applied_here.discard(seq)
+                elif seq > self.synced_upto and e.item_id in rec.id_to_index:  # older ones are in the fit already
+                    rec.add_event(e.user_id, rec.id_to_index[e.item_id], e.type, e.timestamp)
+                    applied += 1
+        return applied
+
+    def forget_deleted(self, hashes: set[str]) -> int:
+        """Another replica deleted these users (deletion_hash of their keys): drop their live histories here too."""
+        with self._lock:
+            doomed = [u for u in self.recommender.user_histories if deletion_hash(u) in hashes]
+            for u in doomed:
+                self.recommender.user_histories.pop(u, None)
+        return len(doomed)
+
+    def refit(self) -> bool:
+        """Fit the recommender, predictor and vocabulary again on the catalog as it is now and every stored event
+        (a catalog changed by `catalog ingest` or another replica). Runs beside serving; the swap is atomic.
+        Returns False when the catalog has not changed since the last fit."""
+        if index_version(self.index) == self.catalog_version:
+            return False
+        fit = fit_models(self.config, self.index, self.events, synonyms=self.assistant.vocab.synonyms or None)
+        with self._lock:
+            later = self.events.since(fit.upto)  # stored while fitting: applied on top, as the sync would
+            self.recommender, self.predictor, self.predictor_description = fit.recommender, fit.predictor, fit.description
+            self.unavailable, self.catalog_version, self.synced_upto = fit.unavailable, fit.catalog_version, fit.upto
+            self._applied_here.clear()
+            self.assistant.ranker.recommender, self.assistant.ranker.predictor = fit.recommender, fit.predictor
+            self.assistant.vocab, self.assistant.known_brands = fit.vocab, sorted(fit.vocab.brands)
+        self.apply_stored(later)
+        if later:
+            self.synced_upto = max(self.synced_upto, later[-1][0])
+        return True
 
     def history(self, user_id: str) -> list[tuple[Product, str, float]]:
         """(product, event type, timestamp), oldest first, from the durable store."""
@@ -234,10 +271,8 @@ class Shop:
         events = self.events.delete_user(user_id)
         with self._lock:
             self.recommender.user_histories.pop(self.events.user_key(str(user_id)), None)
-        sessions = self.assistant.forget_user(str(user_id))
-        owner = self.session_key("", user_id)  # "<user key>/": every cart of the user starts with it
-        for key in [k for k in self._carts if k.startswith(owner)]:
-            del self._carts[key]
+        # "<user key>/": every session and cart of the user starts with it
+        sessions = self.assistant.forget_user(str(user_id), key_prefix=self.session_key("", user_id))
         messages = self.chatlog.delete_user(self.events.user_key(str(user_id))) if self.chatlog is not None else 0
         return {"events": events, "sessions": sessions, "messages": messages}
 
@@ -258,25 +293,27 @@ def parse_conversation(text: str) -> list[tuple[str, str]]:
     return [(r, t) for r, t in turns if t]
 
 
-def load_shop(config: CatalogConfig | None = None, backend: Backend | None = None, build_demo: bool = True,
-              assistant_config: AssistantConfig | None = None, log: Callable[[str], None] = print,
-              index: ProductIndex | None = None,
-              prepare: Callable[[LeaveOneOutDataset, ItemMeta, str], object] | None = None) -> Shop:
-    """Open (and on first run build) everything the shop serves from. build_demo=False serves whatever catalog
-    the index already holds (e.g. one ingested with `python -m catalog ingest`). prepare(data, meta, model_dir)
-    runs once the shop's data is read and before the predictor is loaded: the app passes the first-start
-    training of the fast predictor there."""
-    config = config or CatalogConfig()
-    index = index or ProductIndex(config)
-    report = ensure_demo_catalog(config, index=index) if build_demo else None
-    if report:
-        log(report.summary())
-    if index.count() == 0:
-        raise RuntimeError(f"the catalog in {config.data_dir} is empty: ingest one with `python -m catalog ingest FILE`")
-    events = EventStore(str(config.events_path), pseudonym_key=config.pseudonym_key)
+@dataclass
+class FittedModels:
+    """What is fitted on the catalog and the stored events: built at start, and again by Shop.refit."""
+
+    recommender: HybridRecommender
+    predictor: Predictor | None
+    description: str  # which predictor is active, for /agent/ and /healthz
+    vocab: Vocabulary
+    unavailable: frozenset[int]
+    titles: list[str]
+    upto: int  # the last event sequence number it was fitted on
+    catalog_version: str
+
+
+def fit_models(config: CatalogConfig, index: ProductIndex, events: BaseEventStore, synonyms: dict[str, str] | None,
+               prepare: Callable[[LeaveOneOutDataset, ItemMeta, str], object] | None = None) -> FittedModels:
+    upto = events.last_id()  # what came after it reaches the recommender through the replica sync
+    version = index_version(index)
     ids, vectors = index.all_vectors()
     by_id = {p.id: p for p in index.all_products()}
-    data, meta = shop_dataset([by_id[i] for i in ids], vectors, events.iter_events(), name="shop")
+    data, meta = shop_dataset([by_id[i] for i in ids], vectors, events.iter_events(upto=upto), name="shop")
     models = str(config.data_dir / "models" / "predictor")
     if prepare is not None:
         prepare(data, meta, models)
@@ -284,19 +321,50 @@ def load_shop(config: CatalogConfig | None = None, backend: Backend | None = Non
     predictor, description = load_active_predictor(models, rec, meta, data.item_text)
     # Shown on /agent/ and /healthz: the data directory's place on the server is nobody's business.
     description = description.replace(models, "models/predictor")
+    vocab = Vocabulary.from_products(by_id.values(), synonyms=synonyms)
+    unavailable = frozenset(i for i, pid in enumerate(data.item_ids) if not by_id[pid].in_stock)
+    return FittedModels(rec, predictor, description, vocab, unavailable, [p.title for p in by_id.values()], upto, version)
+
+
+def index_version(index: ProductIndex) -> str:
+    """A fingerprint of the catalog (every id and content hash): changes when any product is added, edited or
+    removed, by this replica or another, or by `python -m catalog ingest`."""
+    digest = hashlib.sha256()
+    for pid, content in sorted(index.existing_hashes().items()):
+        digest.update(f"{pid}\x1f{content}\x1e".encode("utf-8", "replace"))
+    return digest.hexdigest()
+
+
+def load_shop(config: CatalogConfig | None = None, backend: Backend | None = None, build_demo: bool = True,
+              assistant_config: AssistantConfig | None = None, log: Callable[[str], None] = print,
+              index: ProductIndex | None = None,
+              prepare: Callable[[LeaveOneOutDataset, ItemMeta, str], object] | None = None,
+              sessions: SessionStore | None = None) -> Shop:
+    """Open (and on first run build) everything the shop serves from. build_demo=False serves whatever catalog
+    the index already holds (e.g. one ingested with `python -m catalog ingest`). prepare(data, meta, model_dir)
+    runs once the shop's data is read and before the predictor is loaded: the app passes the first-start
+    training of the fast predictor there. sessions: where conversations live (default: this process's memory;
+    assistant/sessions.py)."""
+    config = config or CatalogConfig()
+    index = index or ProductIndex(config)
+    report = ensure_demo_catalog(config, index=index) if build_demo else None
+    if report:
+        log(report.summary())
+    if index.count() == 0:
+        raise RuntimeError(f"the catalog in {config.data_dir} is empty: ingest one with `python -m catalog ingest FILE`")
+    events = open_event_store(config)
+    demo = build_demo and (config.data_dir / "demo" / "demo_products.jsonl").exists()
+    fit = fit_models(config, index, events, synonyms=DEMO_CATEGORY_SYNONYMS if demo else None, prepare=prepare)
     policies = PolicyIndex(index.client, index.embedder)
     assistant_config = assistant_config or AssistantConfig()
-    ranker = Ranker(index, rec, predictor, user_key=events.user_key, config=assistant_config.ranking)
-    demo = build_demo and (config.data_dir / "demo" / "demo_products.jsonl").exists()
-    vocab = Vocabulary.from_products(by_id.values(), synonyms=DEMO_CATEGORY_SYNONYMS if demo else None)
-    language = LanguageCheck.for_catalog((p.title for p in by_id.values()),
-                                         multilingual="multilingual" in (config.embed_model or "").lower())
-    assistant = Assistant(index, backend=backend, policies=policies, ranker=ranker, vocab=vocab, config=assistant_config,
-                          acts=ActClassifier.load(embedder=index.embedder), language=language)
-    chatlog = ChatLog(str(config.data_dir / "chats.sqlite3"))
-    unavailable = frozenset(i for i, pid in enumerate(data.item_ids) if not by_id[pid].in_stock)
-    shop = Shop(config, index, events, rec, policies, assistant, chatlog, predictor, description, report, demo=demo,
-                unavailable=unavailable)
+    ranker = Ranker(index, fit.recommender, fit.predictor, user_key=events.user_key, config=assistant_config.ranking)
+    language = LanguageCheck.for_catalog(fit.titles, multilingual="multilingual" in (config.embed_model or "").lower())
+    assistant = Assistant(index, backend=backend, policies=policies, ranker=ranker, vocab=fit.vocab,
+                          config=assistant_config, acts=ActClassifier.load(embedder=index.embedder), language=language,
+                          sessions=sessions)
+    chatlog = open_chatlog(config)
+    shop = Shop(config, index, events, fit.recommender, policies, assistant, chatlog, fit.predictor, fit.description,
+                report, demo=demo, unavailable=fit.unavailable, synced_upto=fit.upto, catalog_version=fit.catalog_version)
     assistant.on_cart = shop.chat_cart_action  # "add it to my cart" in the chat fills the same cart as the button
     return shop
 

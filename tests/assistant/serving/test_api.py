@@ -183,7 +183,7 @@ def test_delete_user_removes_events_and_sessions(client, shop):
     assert r.status_code == 200
     deleted = r.json()["deleted"]
     assert deleted["events"] == 2 and deleted["sessions"] == 1 and deleted["messages"] == 2
-    assert shop.events.history(user) == [] and shop.session_key(session, user) not in shop.assistant._sessions
+    assert shop.events.history(user) == [] and shop.assistant.sessions.peek(shop.session_key(session, user)) is None
     assert rec_ids(client, user) == rec_ids(client)  # back to the cold-start ranking
     again = client.delete(f"/api/v1/users/{user}", headers=AUTH).json()["deleted"]
     assert again == {"events": 0, "sessions": 0, "messages": 0}
@@ -222,7 +222,7 @@ def test_agent_suggest_for_a_returns_question(client, shop):
     profile = out["profile"]
     assert profile["user_id"] == user and profile["events"] == len(shop.history(user))
     assert all(set(p) == PRODUCT_KEYS for p in profile["recent_purchases"] + profile["recently_viewed"])
-    assert not any(s.startswith("agent-") for s in shop.assistant._sessions)  # the throwaway session is gone
+    assert not any(s.startswith("agent-") for s in shop.assistant.sessions._sessions)  # the throwaway session is gone
 
 
 def test_agent_suggest_replays_pasted_conversation(client):

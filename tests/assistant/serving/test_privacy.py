@@ -102,7 +102,7 @@ def test_session_memory_is_bounded_however_long_the_conversation(shop):
         shop.chat(session, ["tent under $200", "cheaper", "not the first one", "any in green?", "more like the second one",
                             "what about sleeping bags", "under $80"][turn % 7])
         if turn in (19, 59):
-            state = shop.assistant._sessions[shop.session_key(session, None)]
+            state = shop.assistant.sessions.peek(shop.session_key(session, None))
             sizes.append(len(pickle.dumps((state.state, state.history))))
     assert len(state.history) <= shop.assistant.config.history_turns
     assert sizes[1] < 1.5 * sizes[0], sizes  # 40 more turns add (almost) nothing
