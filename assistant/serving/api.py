@@ -45,6 +45,7 @@ from assistant.serving.schemas import (
 from assistant.serving.security import Access, GuardMiddleware, widget_csp
 from assistant.serving.shop import Shop, parse_conversation
 from assistant.serving.usertoken import MAX_TOKEN_CHARS
+from assistant.sessions import SessionBusy
 from catalog.events import parse_timestamp
 
 log = logging.getLogger("assistant.serving.api")
@@ -121,6 +122,8 @@ def _shopper_routes(app: FastAPI, shop: Shop, auth: _Auth) -> None:
         session_id = req.session_id or uuid.uuid4().hex
         try:
             return _chat_json(session_id, shop.chat(session_id, req.message, user))
+        except SessionBusy as exc:  # the same conversation's previous message is still being answered
+            raise HTTPException(409, str(exc)) from exc
         except ValueError as exc:  # the pipeline's own input checks
             raise HTTPException(422, str(exc)) from exc
 
@@ -238,6 +241,8 @@ def _sse_turn(shop: Shop, session_id: str, message: str, user: str | None) -> It
                 yield _sse("replace", {"text": event.text})
             elif isinstance(event, DoneEvent):
                 yield _sse("done", {"reply": event.reply, "grounded": event.grounded, **meta})
+    except SessionBusy as exc:
+        yield _sse("error", {"detail": str(exc)})
     except Exception:  # noqa: BLE001 - headers are sent already: tell the client in-band
         log.exception("chat stream failed for session %s", session_id)
         yield _sse("error", {"detail": "the assistant failed to answer; please try again"})

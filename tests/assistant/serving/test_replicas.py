@@ -1,0 +1,58 @@
+"""The replica sync (assistant/serving/replicas.py) on the session's shop: events another replica stored reach
+this one's recommender, deletions another replica made drop the live history here, a catalog change refits."""
+from __future__ import annotations
+
+import time
+
+from assistant.serving.replicas import ReplicaSync
+from catalog.events import EventStore
+
+
+def test_events_and_deletions_from_another_replica_reach_this_one(shop):
+    other = EventStore(shop.events.path)  # another replica's handle on the same store
+    sync = ReplicaSync(shop)
+    try:
+        sync.step()  # whatever earlier tests stored
+        user, rec = "replica-user-1", shop.recommender
+        item = rec.index_to_id[7]
+        before = [p.id for p, _ in shop.recommend(user, k=8)]
+        report = other.append_many([{"user_id": user, "item_id": item, "type": "purchase", "timestamp": time.time()}])
+        assert rec.history_of(user) == []  # not seen yet
+        assert sync.step() == 1
+        assert [i for i, _, _ in rec.history_of(user)] == [7] and report.ids[0] == sync.cursor
+        assert [p.id for p, _ in shop.recommend(user, k=8)] != before  # personalised now
+        # This replica's own events are applied once, at once, and not again by the sync.
+        shop.log_event(user, rec.index_to_id[8], "click")
+        assert sync.step() == 0 and len(rec.history_of(user)) == 2
+        other.delete_user(user)
+        sync.step()
+        assert rec.history_of(user) == []
+    finally:
+        sync.stop()
+        shop._syncing = False
+        other.close()
+
+
+def test_skipped_sequence_numbers_are_asked_for_again(shop):
+    sync = ReplicaSync(shop)
+    try:
+        sync.step()
+        sync.gaps = {sync.cursor: time.monotonic()}  # as if a lower number had committed late
+        assert sync.cursor in {s for s, _ in shop.events.since(sync.cursor, also=sorted(sync.gaps))}
+        sync.step()
+        assert sync.gaps == {}
+    finally:
+        sync.stop()
+        shop._syncing = False
+
+
+def test_refit_only_when_the_catalog_changed(shop):
+    assert shop.refit() is False  # unchanged since the fit
+    version, rec = shop.catalog_version, shop.recommender
+    shop.catalog_version = "an older catalog"
+    try:
+        assert shop.refit() is True
+        assert shop.recommender is not rec and shop.assistant.ranker.recommender is shop.recommender
+        assert shop.catalog_version == version and shop.recommend("u00001", k=3)
+    finally:
+        shop.catalog_version = version
