@@ -2,6 +2,7 @@
 
     serving/    the shop, REST API, Gradio views, settings           (imports everything below)
     pipeline.py one message: dialogue -> ranking.py or policies -> reply, as typed events (events.py)
+    sessions.py conversations and carts between messages: this process or Redis   (imports dialogue, catalog)
     dialogue/   kind of message, constraints, references, untrusted-text guards   (imports catalog)
     reply/      facts, prompt, backends, verifier                     (imports catalog, dialogue's guards)
     recsys/     recommender, purchase predictors, datasets, training (imports catalog)

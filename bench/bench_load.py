@@ -4,6 +4,11 @@ maximum-length messages are processed, and server memory per session. It prints 
     python bench/bench_load.py --start                       # start the app itself (template replies), run, stop it
     python bench/bench_load.py --start --data-dir /tmp/shop --shoppers 20 --json
     python bench/bench_load.py --url http://127.0.0.1:7860 --pid 12345   # a running app; --pid enables the RSS parts
+    python bench/bench_load.py --url http://127.0.0.1:7861 --url http://127.0.0.1:7862   # replicas (README "Deployment")
+
+With several --url the requests rotate over the replicas one by one, as a load balancer without sticky sessions
+would send them: every turn of a conversation lands on a different replica than the one before, so each turn also
+checks that the shared session store carried the conversation over (the leak check below counts a lost constraint).
 
 --start runs `python app.py --port <free> --data-dir DIR --llm-backend template` (DIR: the repo's `data`, so a
 built demo shop is reused; the first start builds it, minutes) and waits for /healthz. Phases: (1) --shoppers
@@ -25,6 +30,7 @@ excluded brand, means i's constraints were not applied: counted as a leak too. M
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -80,6 +86,24 @@ def rss_mb(pid: int) -> float | None:
         return int(kb) / 1024 if kb.isdigit() else None
     except Exception:  # noqa: BLE001 - the process is gone: no number, not a crash
         return None
+
+
+class RoundRobin:
+    """httpx.Client-like: each request goes to the next replica's client."""
+
+    def __init__(self, clients: list[httpx.Client]):
+        self.clients, self._n, self._lock = clients, 0, threading.Lock()
+
+    def _next(self) -> httpx.Client:
+        with self._lock:
+            self._n += 1
+            return self.clients[self._n % len(self.clients)]
+
+    def post(self, *args, **kwargs) -> httpx.Response:
+        return self._next().post(*args, **kwargs)
+
+    def get(self, *args, **kwargs) -> httpx.Response:
+        return self._next().get(*args, **kwargs)
 
 
 def post_chat(client: httpx.Client, errors: list[str], session: str, message: str, timeout: float) -> tuple[float, dict | None]:
@@ -294,7 +318,7 @@ def example(samples: list[str]) -> str:
 
 
 def table(r: dict) -> list[tuple[str, str]]:
-    rows = [("machine", r["machine"])]
+    rows = [("machine", r["machine"]), ("replicas (requests rotate over them)", str(r.get("replicas", 1)))]
     if s := r.get("shoppers"):
         rows.append((f"chat, {r['args']['shoppers']} concurrent shoppers x {r['args']['turns']} turns",
                      f"{fmt(s['all'])}; {s['all']['n'] / max(s['wall_s'], 0.1):.1f} turns/s"))
@@ -316,7 +340,8 @@ def table(r: dict) -> list[tuple[str, str]]:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--url", default="http://127.0.0.1:7860")
+    p.add_argument("--url", action="append", help="the app's base URL (default http://127.0.0.1:7860); repeat it for "
+                   "replicas: requests rotate over them")
     p.add_argument("--start", action="store_true", help="start the app (template backend) on a free port, then stop it")
     p.add_argument("--data-dir", help="--start: the app's data directory (default: the repo's data/)")
     p.add_argument("--start-timeout", type=float, default=900, help="--start: seconds to wait for /healthz")
@@ -331,17 +356,19 @@ def main(argv: list[str] | None = None) -> None:
                    "skipped (counted as errors), so a hung server cannot hang the benchmark")
     p.add_argument("--json", action="store_true", help="print JSON instead of the table")
     args = p.parse_args(argv)
-    proc, url, pid = None, args.url.rstrip("/"), args.pid
-    result: dict = {"machine": machine(), "args": vars(args)}
+    proc, urls, pid = None, [u.rstrip("/") for u in args.url or ["http://127.0.0.1:7860"]], args.pid
+    result: dict = {"machine": machine(), "args": vars(args), "replicas": len(urls)}
     if args.start:
         proc, url, result["server_log"] = start_server(args)
-        pid = proc.pid
-    result["url"], errors = url, []
+        urls, pid = [url], proc.pid
+    result["url"], errors = urls, []
     try:
         # Idle pooled connections are dropped before uvicorn's 5 s keep-alive closes them: reusing one the server
         # is closing would show up as a spurious transport error.
         limits = httpx.Limits(max_connections=args.shoppers + 16, keepalive_expiry=2.0)
-        with httpx.Client(base_url=url, limits=limits) as client:
+        with contextlib.ExitStack() as stack:
+            clients = [stack.enter_context(httpx.Client(base_url=u, limits=limits)) for u in urls]
+            client = clients[0] if len(clients) == 1 else RoundRobin(clients)
             print("phase 1: concurrent shoppers", file=sys.stderr)
             DEADLINE[0] = time.monotonic() + args.phase_timeout
             result["shoppers"] = phase_shoppers(client, args, errors)

@@ -6,10 +6,11 @@ from dataclasses import dataclass
 
 from catalog.config import CatalogConfig
 from catalog.demo import write_demo_files
-from catalog.events import load_events_csv, open_event_store
+from catalog.events import load_events_csv
 from catalog.index import ProductIndex
 from catalog.ingest import IngestReport, ingest_file
 from catalog.policies import PolicyIndex, read_policy_file
+from catalog.stores import open_event_store
 
 DEMO_PRODUCTS = 1200
 

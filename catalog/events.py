@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Iterable, Iterator
 
-from catalog.config import CatalogConfig
 from catalog.schema import EVENT_TYPES, Event
 from catalog.text import valid_text
 
@@ -308,15 +307,6 @@ class EventStore(BaseEventStore):
     def users(self) -> list[str]:
         """Stored user ids (pseudonyms when a key is configured)."""
         return [r[0] for r in self._conn().execute("SELECT DISTINCT user_id FROM events ORDER BY user_id")]
-
-
-def open_event_store(config: CatalogConfig) -> BaseEventStore:
-    """The shop's behaviour store: PostgreSQL when config.db_url is set (shared by every replica), else SQLite."""
-    if config.db_url:
-        from catalog.postgres import PostgresEventStore  # only a shop that scales out needs psycopg
-
-        return PostgresEventStore(config.db_url, pseudonym_key=config.pseudonym_key)
-    return EventStore(str(config.events_path), pseudonym_key=config.pseudonym_key)
 
 
 def load_events_csv(path: str, known_items: set[str] | None = None) -> tuple[list[Event], list[Reject]]:

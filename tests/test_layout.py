@@ -21,8 +21,11 @@ ALLOWED = {
     "assistant.recsys": {"assistant.recsys", "catalog"},
     "assistant.events": {"catalog"},
     "assistant.ranking": {"assistant.events", "assistant.dialogue", "assistant.recsys", "assistant.reply", "catalog"},
-    "assistant.pipeline": {"assistant.events", "assistant.ranking", "assistant.dialogue", "assistant.reply", "catalog"},
+    "assistant.sessions": {"assistant.dialogue", "catalog"},
+    "assistant.pipeline": {"assistant.events", "assistant.ranking", "assistant.dialogue", "assistant.reply",
+                           "assistant.sessions", "catalog"},
     "assistant.serving": {"assistant.serving", "assistant.pipeline", "assistant.ranking", "assistant.events",
+                          "assistant.sessions",
                           "assistant.dialogue", "assistant.reply", "assistant.recsys", "catalog"},
 }
 

@@ -28,9 +28,9 @@ import numpy as np
 from assistant.recsys.features import ItemMeta, item_text, split_item_text
 from catalog.config import CatalogConfig
 from catalog.embed import DEFAULT_MODEL, get_embedder
-from catalog.events import open_event_store
 from catalog.index import ProductIndex
 from catalog.schema import Event, Product
+from catalog.stores import open_event_store
 
 REQUIRED_SUFFIXES = (".text", ".item2index", ".train.inter", ".valid.inter", ".test.inter")
 SEQUENCE_EVENTS = ("click", "add_to_cart", "purchase")

@@ -43,10 +43,11 @@ from assistant.sessions import SessionStore
 from catalog.build import DemoReport, ensure_demo_catalog
 from catalog.config import CatalogConfig
 from catalog.demo import DEMO_CATEGORY_SYNONYMS
-from catalog.events import AppendReport, BaseEventStore, deletion_hash, open_event_store
+from catalog.events import AppendReport, BaseEventStore, deletion_hash
 from catalog.index import ProductIndex
 from catalog.policies import PolicyIndex
 from catalog.schema import EVENT_TYPES, Event, Product
+from catalog.stores import open_event_store
 from catalog.text import valid_text
 
 AGENT_REPLAY_MESSAGES = 6  # the customer's last messages replayed for agent assist: earlier constraints still apply

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from catalog.config import CatalogConfig
-from catalog.events import EventStore, deletion_hash, open_event_store
+from catalog.events import EventStore, deletion_hash
+from catalog.stores import open_event_store
 from tests.servers import fresh_database
 
 
