@@ -75,7 +75,7 @@ def vacuum(url: str, table: str) -> None:
     """Deleted rows out of the table's files now. Plain VACUUM is not enough: it prunes dead tuples but leaves
     their bytes in the pages' free space (PostgreSQL has no secure_delete), so the table and its indexes are
     rewritten (VACUUM FULL: new files, the old ones truncated at commit). It locks the table while it runs:
-    appends wait (README, "Deployment", for the measured time). It cannot run inside a transaction: autocommit."""
+    appends wait (README, "Security", for the measured time). It cannot run inside a transaction: autocommit."""
     with pg_pool(url).connection() as conn:
         conn.execute(f"VACUUM FULL {table}")  # table: a constant of this package, never user text
 
