@@ -27,6 +27,7 @@ from typing import Any, Iterator, Protocol
 
 from assistant.dialogue.constraints import Constraints
 from assistant.dialogue.context import SessionState
+from catalog.events import StoreUnavailable
 from catalog.schema import Product
 
 log = logging.getLogger("assistant.sessions")
@@ -163,6 +164,16 @@ class RedisSessions:
         self._held_lock = threading.Lock()
         threading.Thread(target=self._keep_locks, name="session-locks", daemon=True).start()
 
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        """Redis gone (restarting, network) becomes StoreUnavailable: the API answers 503, not a traceback."""
+        import redis
+
+        try:
+            yield
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise StoreUnavailable("the conversation store is not reachable right now; please try again shortly") from exc
+
     def _k(self, kind: str, key: str) -> str:
         return f"{self.prefix}{kind}:{key}"
 
@@ -185,8 +196,9 @@ class RedisSessions:
         # thread_local=False: a streamed turn may be resumed (and so release its lock) on another worker thread.
         lock = self.redis.lock(self._k("lock", key), timeout=LOCK_TTL_S, blocking_timeout=LOCK_WAIT_S,
                                thread_local=False)
-        if not lock.acquire():
-            raise SessionBusy("this conversation is still answering an earlier message; try again in a moment")
+        with self._guard():
+            if not lock.acquire():
+                raise SessionBusy("this conversation is still answering an earlier message; try again in a moment")
         with self._held_lock:
             self._held.add(lock)
         try:
@@ -212,10 +224,12 @@ class RedisSessions:
             pipe.sadd(self._user_k(user), key)
             pipe.expire(self._user_k(user), self.ttl_s)
         pipe.expire(self._k("cart", key), self.ttl_s)  # a cart lives as long as its conversation
-        pipe.execute()
+        with self._guard():
+            pipe.execute()
 
     def peek(self, key: str) -> Session | None:
-        raw = self.redis.get(self._k("session", key))
+        with self._guard():
+            raw = self.redis.get(self._k("session", key))
         if raw is None:
             return None
         try:
@@ -225,20 +239,23 @@ class RedisSessions:
             return None
 
     def reset(self, key: str) -> None:
-        self.redis.delete(self._k("session", key))
+        with self._guard():
+            self.redis.delete(self._k("session", key))
 
     def forget_user(self, user_id: str, key_prefix: str | None = None) -> int:
         """Every session and cart of the user (the index holds both), on every replica at once."""
         user_k = self._user_k(user_id)
-        keys = [k.decode("utf-8", "replace") if isinstance(k, bytes) else k for k in self.redis.smembers(user_k)]
-        if keys:
-            self.redis.delete(*[self._k(kind, k) for k in keys for kind in ("session", "cart")])
-        self.redis.delete(user_k)
+        with self._guard():
+            keys = [k.decode("utf-8", "replace") if isinstance(k, bytes) else k for k in self.redis.smembers(user_k)]
+            if keys:
+                self.redis.delete(*[self._k(kind, k) for k in keys for kind in ("session", "cart")])
+            self.redis.delete(user_k)
         return len(keys)
 
     def cart(self, key: str) -> list[str]:
-        return [i.decode("utf-8", "replace") if isinstance(i, bytes) else i
-                for i in self.redis.lrange(self._k("cart", key), 0, -1)]
+        with self._guard():
+            ids = self.redis.lrange(self._k("cart", key), 0, -1)
+        return [i.decode("utf-8", "replace") if isinstance(i, bytes) else i for i in ids]
 
     def cart_add(self, key: str, product_id: str, user_id: str | None = None) -> None:
         cart_k = self._k("cart", key)
@@ -250,10 +267,12 @@ class RedisSessions:
         if user_id:
             pipe.sadd(self._user_k(user_id), key)
             pipe.expire(self._user_k(user_id), self.ttl_s)
-        pipe.execute()
+        with self._guard():
+            pipe.execute()
 
     def cart_remove(self, key: str, product_id: str) -> bool:
-        return bool(self.redis.lrem(self._k("cart", key), 0, product_id))
+        with self._guard():
+            return bool(self.redis.lrem(self._k("cart", key), 0, product_id))
 
 
 def open_sessions(state_url: str | None, max_sessions: int = 10_000, ttl_s: int = 86_400) -> SessionStore:

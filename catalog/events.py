@@ -52,6 +52,10 @@ def deletion_hash(user_key: str) -> str:
     return hashlib.sha256(user_key.encode("utf-8")).hexdigest()
 
 
+class StoreUnavailable(RuntimeError):
+    """A store's server (PostgreSQL, Redis) cannot be reached right now: the API answers 503, nothing is lost."""
+
+
 @dataclass
 class Reject:
     index: int  # position in the input batch (or CSV data row number, 1-based after the header)

@@ -13,11 +13,12 @@ files); like any database, PostgreSQL's write-ahead log keeps the old records un
 """
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from typing import Any, Iterable, Iterator
 
-from catalog.events import DELETION_NOTICE_S, BaseEventStore, deletion_hash
+from catalog.events import DELETION_NOTICE_S, BaseEventStore, StoreUnavailable, deletion_hash
 from catalog.schema import Event
 
 _SCHEMA = """
@@ -60,8 +61,21 @@ def pg_pool(url: str) -> Any:
         return _POOLS[url]
 
 
+@contextlib.contextmanager
+def pg_connection(url: str) -> Iterator[Any]:
+    """A pooled connection; the server gone (restarting, network) becomes StoreUnavailable, a clear 503."""
+    import psycopg
+    from psycopg_pool import PoolTimeout
+
+    try:
+        with pg_pool(url).connection(timeout=10) as conn:
+            yield conn
+    except (psycopg.OperationalError, PoolTimeout) as exc:
+        raise StoreUnavailable("the shop's database is not reachable right now; please try again shortly") from exc
+
+
 def ensure_schema(url: str, ddl: str) -> None:
-    with pg_pool(url).connection() as conn, conn.transaction():
+    with pg_connection(url) as conn, conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
         conn.execute(ddl)
 
@@ -76,7 +90,7 @@ def vacuum(url: str, table: str) -> None:
     their bytes in the pages' free space (PostgreSQL has no secure_delete), so the table and its indexes are
     rewritten (VACUUM FULL: new files, the old ones truncated at commit). It locks the table while it runs:
     appends wait (README, "Security", for the measured time). It cannot run inside a transaction: autocommit."""
-    with pg_pool(url).connection() as conn:
+    with pg_connection(url) as conn:
         conn.execute(f"VACUUM FULL {table}")  # table: a constant of this package, never user text
 
 
@@ -86,13 +100,10 @@ class PostgresEventStore(BaseEventStore):
         self._key = pseudonym_key.encode("utf-8") if pseudonym_key else None
         ensure_schema(url, _SCHEMA)
 
-    def _pool(self) -> Any:
-        return pg_pool(self.url)
-
     def _insert(self, rows: list[tuple]) -> list[int]:
         rows = [tuple(pg_text(v) for v in row) for row in rows]
         ids: list[int] = []
-        with self._pool().connection() as conn, conn.transaction(), conn.cursor() as cur:
+        with pg_connection(self.url) as conn, conn.transaction(), conn.cursor() as cur:
             cur.executemany("INSERT INTO events (user_id, item_id, type, timestamp, session_id) "
                             "VALUES (%s, %s, %s, %s, %s) RETURNING id", rows, returning=True)
             while True:
@@ -102,7 +113,7 @@ class PostgresEventStore(BaseEventStore):
         return ids
 
     def _rows(self, sql: str, params: tuple) -> list[tuple]:
-        with self._pool().connection() as conn:
+        with pg_connection(self.url) as conn:
             return conn.execute(sql, params).fetchall()
 
     def history(self, user_id: str, limit: int | None = None) -> list[Event]:
@@ -147,7 +158,7 @@ class PostgresEventStore(BaseEventStore):
 
     def delete_user(self, user_id: str) -> int:
         key = pg_text(self.user_key(user_id))
-        with self._pool().connection() as conn, conn.transaction():
+        with pg_connection(self.url) as conn, conn.transaction():
             n = conn.execute("DELETE FROM events WHERE user_id = %s", (key,)).rowcount
             now = time.time()
             conn.execute("DELETE FROM deletions WHERE at < %s", (now - DELETION_NOTICE_S,))

@@ -46,7 +46,7 @@ from assistant.serving.security import Access, GuardMiddleware, widget_csp
 from assistant.serving.shop import Shop, parse_conversation
 from assistant.serving.usertoken import MAX_TOKEN_CHARS
 from assistant.sessions import SessionBusy
-from catalog.events import parse_timestamp
+from catalog.events import StoreUnavailable, parse_timestamp
 
 log = logging.getLogger("assistant.serving.api")
 
@@ -94,6 +94,11 @@ def create_api(shop: Shop, settings: ApiSettings | None = None) -> FastAPI:
     app = FastAPIOffline(title="Shop assistant API", version="1",
                          description="Conversational shopping assistant: chat, recommendations, behaviour events.")
     app.add_middleware(GuardMiddleware, widget_csp=widget_csp(settings.frame_origins))
+
+    @app.exception_handler(StoreUnavailable)
+    async def _store_down(request: Request, exc: StoreUnavailable) -> JSONResponse:
+        # Redis or PostgreSQL briefly away (a replica set's shared servers): retry later, nothing was half-done.
+        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "5"})
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -241,7 +246,7 @@ def _sse_turn(shop: Shop, session_id: str, message: str, user: str | None) -> It
                 yield _sse("replace", {"text": event.text})
             elif isinstance(event, DoneEvent):
                 yield _sse("done", {"reply": event.reply, "grounded": event.grounded, **meta})
-    except SessionBusy as exc:
+    except (SessionBusy, StoreUnavailable) as exc:
         yield _sse("error", {"detail": str(exc)})
     except Exception:  # noqa: BLE001 - headers are sent already: tell the client in-band
         log.exception("chat stream failed for session %s", session_id)

@@ -105,31 +105,31 @@ class PostgresChatLog:
     Deleting vacuums the table at once, as the event store does (catalog/postgres.py)."""
 
     def __init__(self, url: str):
-        from catalog.postgres import ensure_schema, pg_pool, pg_text, vacuum
+        from catalog.postgres import ensure_schema, pg_connection, pg_text, vacuum
 
-        self.url, self._pool, self._text, self._vacuum = url, pg_pool, pg_text, vacuum
+        self.url, self._connection, self._text, self._vacuum = url, pg_connection, pg_text, vacuum
         ensure_schema(url, _PG_SCHEMA)
 
     def append(self, session_id: str, user_id: str | None, role: str, text: str) -> None:
         row = tuple(self._text(v) for v in (session_id, user_id or "", role, redact(text)))
-        with self._pool(self.url).connection() as conn:
+        with self._connection(self.url) as conn:
             conn.execute("INSERT INTO messages (session_id, user_id, role, text, timestamp) VALUES (%s, %s, %s, %s, %s)",
                          (*row, time.time()))
 
     def conversation(self, session_id: str) -> list[dict[str, str]]:
-        with self._pool(self.url).connection() as conn:
+        with self._connection(self.url) as conn:
             rows = conn.execute("SELECT role, text FROM messages WHERE session_id = %s ORDER BY id",
                                 (self._text(session_id),)).fetchall()
         return [{"role": r, "content": t} for r, t in rows]
 
     def sessions_of(self, user_id: str) -> list[str]:
-        with self._pool(self.url).connection() as conn:
+        with self._connection(self.url) as conn:
             rows = conn.execute("SELECT session_id FROM messages WHERE user_id = %s GROUP BY session_id "
                                 "ORDER BY MAX(id) DESC", (self._text(user_id),)).fetchall()
         return [r[0] for r in rows]
 
     def delete_user(self, user_id: str) -> int:
-        with self._pool(self.url).connection() as conn:
+        with self._connection(self.url) as conn:
             n = conn.execute("DELETE FROM messages WHERE user_id = %s", (self._text(user_id),)).rowcount
         self._vacuum(self.url, "messages")
         return int(n)

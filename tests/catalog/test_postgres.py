@@ -107,3 +107,16 @@ def test_an_unreachable_database_is_a_clear_error(tmp_path):
     config = CatalogConfig(data_dir=tmp_path, db_url=f"postgresql://shop@127.0.0.1:{free_port()}/x?connect_timeout=1")
     with pytest.raises(RuntimeError, match="cannot connect to the PostgreSQL server"):
         open_event_store(config)
+
+
+def test_a_database_going_away_is_store_unavailable(tmp_path):
+    from catalog.events import StoreUnavailable
+    from tests.servers import postgres_server
+
+    with postgres_server() as (server, _):
+        store = open_event_store(CatalogConfig(data_dir=tmp_path, db_url=fresh_database(server, "gone")))
+        assert store.append({"user_id": "u", "item_id": "P1", "type": "view", "timestamp": time.time()}).accepted
+    with pytest.raises(StoreUnavailable, match="try again"):  # the server is stopped now
+        store.append({"user_id": "u", "item_id": "P1", "type": "view", "timestamp": time.time()})
+    with pytest.raises(StoreUnavailable):
+        store.history("u")

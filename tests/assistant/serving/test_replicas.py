@@ -56,3 +56,30 @@ def test_refit_only_when_the_catalog_changed(shop):
         assert shop.catalog_version == version and shop.recommend("u00001", k=3)
     finally:
         shop.catalog_version = version
+
+
+def test_a_shared_store_going_away_is_a_503_not_a_traceback(shop):
+    from fastapi.testclient import TestClient
+
+    from assistant.serving.api import ApiSettings, create_api
+    from assistant.sessions import RedisSessions
+    from tests.servers import redis_server
+
+    with redis_server() as url:
+        sessions = RedisSessions(url)
+        client = TestClient(create_api(shop, ApiSettings(api_key="k")))
+        real, shop.assistant.sessions = shop.assistant.sessions, sessions
+        try:
+            ok = client.post("/api/v1/chat", json={"session_id": "gone-1", "message": "tent under $200"})
+            assert ok.status_code == 200 and ok.json()["products"]
+        except Exception:
+            shop.assistant.sessions = real
+            raise
+    try:  # the Redis server is stopped now
+        r = client.post("/api/v1/chat", json={"session_id": "gone-1", "message": "cheaper"})
+        assert r.status_code == 503 and "try again" in r.json()["detail"] and "Traceback" not in r.text
+        assert r.headers["retry-after"] == "5"
+        streamed = client.post("/api/v1/chat/stream", json={"session_id": "gone-1", "message": "cheaper"})
+        assert "event: error" in streamed.text and "try again" in streamed.text
+    finally:
+        shop.assistant.sessions = real
