@@ -139,3 +139,15 @@ def test_a_bad_state_url_is_a_clear_error():
     with pytest.raises(RuntimeError, match="cannot reach the Redis server"):
         open_sessions("redis://127.0.0.1:1/0")
     assert isinstance(open_sessions(None), MemorySessions)
+
+
+def test_every_field_of_the_state_travels_through_redis():
+    """A field added to SessionState or Session must be written to Redis too, or replicas would silently lose it."""
+    import json
+    from dataclasses import fields
+
+    from assistant.dialogue.context import SessionState
+
+    data = json.loads(session_to_json(_session()))
+    assert set(data["state"]) == {f.name for f in fields(SessionState)}
+    assert set(data) - {"state"} == {f.name for f in fields(Session)} - {"state"}
