@@ -7,8 +7,9 @@ import json
 import numpy as np
 import pytest
 
+from assistant.recsys.active import load_active_predictor
 from assistant.recsys.data import load_dataset
-from assistant.recsys.predictor import CrossEncoderPredictor, context_text, load_active_predictor
+from assistant.recsys.predictor import CrossEncoderPredictor, context_text
 from assistant.recsys.train import (
     PairDataset,
     PredictorTrainConfig,
