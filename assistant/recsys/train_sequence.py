@@ -74,6 +74,32 @@ def blended_metrics(groups: list, pred: list[np.ndarray], alpha: float) -> dict[
     return {"ndcg@10": float(gains.mean()), "hr@10": float(hits.mean()), "n": len(groups)}
 
 
+def _cross_fit(seq, full, meta, rows, groups, X, seed: int):
+    """Out-of-fold re-ranker scores over two halves of the validation users: AUC, the alpha curve, NDCG@10 of the
+    hybrid and the blend, and (per half) the blend with alpha tuned on the other half."""
+    folds = np.array([_fold(r.user, seed) for r in rows])
+    oof: list[np.ndarray] = [np.zeros(0)] * len(groups)
+    for f in (0, 1):
+        fit = [n for n in range(len(groups)) if folds[n] != f and groups[n][2].any()]
+        part = SequencePredictor(seq, full, meta, seed=seed).fit_features(
+            np.vstack([X[n] for n in fit]), np.concatenate([groups[n][2] for n in fit]))
+        for n in np.flatnonzero(folds == f):
+            oof[n] = part.predict_features(X[n])
+    val = classification_metrics(np.concatenate(oof), np.concatenate([g[2] for g in groups]))
+    curve = {a: blended_metrics(groups, oof, a)["ndcg@10"] for a in ALPHA_GRID}
+    alpha = float(max(ALPHA_GRID, key=lambda a: (curve[a], -abs(a - 0.5))))
+    hybrid_m, blend_m = blended_metrics(groups, oof, 0.0), blended_metrics(groups, oof, alpha)
+    # alpha chosen on one half, measured on the other: the blend's gain without any selection on its own rows.
+    halves = {}
+    for f in (0, 1):
+        pick = [n for n in range(len(groups)) if folds[n] == f]
+        other = [n for n in range(len(groups)) if folds[n] != f]
+        a_f = max(ALPHA_GRID, key=lambda a: blended_metrics([groups[n] for n in other], [oof[n] for n in other], a)["ndcg@10"])
+        halves[f] = {"alpha": a_f, "hybrid": blended_metrics([groups[n] for n in pick], [oof[n] for n in pick], 0.0)["ndcg@10"],
+                     "blend": blended_metrics([groups[n] for n in pick], [oof[n] for n in pick], a_f)["ndcg@10"]}
+    return val, curve, alpha, hybrid_m, blend_m, halves
+
+
 def run_sequence_predictor(cfg: SequenceTrainConfig, log: Callable[[str], None] = print,
                            dataset: tuple[LeaveOneOutDataset, object] | None = None) -> dict:
     t0 = time.perf_counter()
@@ -113,26 +139,7 @@ def run_sequence_predictor(cfg: SequenceTrainConfig, log: Callable[[str], None] 
     timing["features_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    folds = np.array([_fold(r.user, cfg.seed) for r in rows])
-    oof: list[np.ndarray] = [np.zeros(0)] * len(groups)
-    for f in (0, 1):
-        fit = [n for n in range(len(groups)) if folds[n] != f and groups[n][2].any()]
-        part = SequencePredictor(seq, full, meta, seed=cfg.seed).fit_features(
-            np.vstack([X[n] for n in fit]), np.concatenate([groups[n][2] for n in fit]))
-        for n in np.flatnonzero(folds == f):
-            oof[n] = part.predict_features(X[n])
-    val = classification_metrics(np.concatenate(oof), np.concatenate([g[2] for g in groups]))
-    curve = {a: blended_metrics(groups, oof, a)["ndcg@10"] for a in ALPHA_GRID}
-    alpha = float(max(ALPHA_GRID, key=lambda a: (curve[a], -abs(a - 0.5))))
-    hybrid_m, blend_m = blended_metrics(groups, oof, 0.0), blended_metrics(groups, oof, alpha)
-    # alpha chosen on one half, measured on the other: the blend's gain without any selection on its own rows.
-    halves = {}
-    for f in (0, 1):
-        pick = [n for n in range(len(groups)) if folds[n] == f]
-        other = [n for n in range(len(groups)) if folds[n] != f]
-        a_f = max(ALPHA_GRID, key=lambda a: blended_metrics([groups[n] for n in other], [oof[n] for n in other], a)["ndcg@10"])
-        halves[f] = {"alpha": a_f, "hybrid": blended_metrics([groups[n] for n in pick], [oof[n] for n in pick], 0.0)["ndcg@10"],
-                     "blend": blended_metrics([groups[n] for n in pick], [oof[n] for n in pick], a_f)["ndcg@10"]}
+    val, curve, alpha, hybrid_m, blend_m, halves = _cross_fit(seq, full, meta, rows, groups, X, cfg.seed)
     sp.fit_features(np.vstack([x for x, g in zip(X, groups) if g[2].any()]),
                     np.concatenate([g[2] for g in groups if g[2].any()]))
     timing["reranker_s"] = time.perf_counter() - t
