@@ -124,7 +124,8 @@ def run_sequence_predictor(cfg: SequenceTrainConfig, log: Callable[[str], None] 
     tcfg = TransformerConfig(**dict(asdict(cfg.transformer), seed=cfg.seed))
     es = sample_rows(rows, cfg.early_stop_users, cfg.seed + 1)
     seq = TransformerSeqModel(tcfg, vectors).fit(list(data.train_sequences().values()), [r.history for r in es],
-                                                 [r.target for r in es], log=log)
+                                                 [r.target for r in es], log=log,
+                                                 tensorboard_dir=os.path.join(out, "tensorboard", f"sequence-seed{cfg.seed}"))
     timing["transformer_s"] = time.perf_counter() - t
     log(f"transformer: best epoch {seq.best_epoch}, early-stopping NDCG@10 {seq.best_valid_ndcg:.4f} "
         f"({timing['transformer_s']:.0f} s)")

@@ -114,10 +114,16 @@ class TransformerSeqModel:
 
     def fit(self, sequences: Sequence[Sequence[int]], valid_histories: Sequence[Sequence[int]] | None = None,
             valid_targets: Sequence[int] | None = None, epochs: int | None = None,
-            log: Callable[[str], None] = lambda s: None) -> TransformerSeqModel:
+            log: Callable[[str], None] = lambda s: None, tensorboard_dir: str | None = None) -> TransformerSeqModel:
         """Next-item cross-entropy at every position of every sequence (oldest first). With validation rows: keep
-        the epoch with the best NDCG@10, stop after `patience` checks without a gain; with `epochs`: exactly that."""
+        the epoch with the best NDCG@10, stop after `patience` checks without a gain; with `epochs`: exactly that.
+        tensorboard_dir: loss and validation NDCG@10 curves per epoch."""
         cfg = self.config
+        writer = None
+        if tensorboard_dir:
+            from torch.utils.tensorboard import SummaryWriter
+
+            writer = SummaryWriter(tensorboard_dir)
         torch.set_num_threads(cfg.threads)
         rng = np.random.default_rng(cfg.seed)
         L = cfg.max_len + 1
@@ -155,9 +161,15 @@ class TransformerSeqModel:
                 else:
                     bad += 1
             self.history.append(rec)
+            if writer is not None:
+                for key in ("loss", "valid_ndcg@10"):
+                    if key in rec:
+                        writer.add_scalar(f"transformer/{key}", rec[key], epoch)
             log("  transformer " + ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in rec.items()))
             if bad >= cfg.patience:
                 break
+        if writer is not None:
+            writer.close()
         if best_state is not None:
             self.model.load_state_dict(best_state)
             self.best_valid_ndcg = best

@@ -169,3 +169,4 @@ def test_the_sequence_predictor_trains_on_a_shops_data(tiny_shop, tmp_path):
     meta = json.loads((out / "sequence" / "predictor.json").read_text())
     assert meta["val_ndcg10_hybrid"] == report["hybrid"]["ndcg@10"]
     assert (active_predictor_kind(str(out))[0] == "sequence") == sequence_won(meta)
+    assert list((out / "tensorboard" / "sequence-seed0").glob("events.out.tfevents.*"))  # the training curves
