@@ -5,6 +5,7 @@ dialogue-act head (assistant/dialogue/train_acts.py) that the package ships.
     python -m assistant.train predictor --data ../shared/data/amazon-scientific --epochs 1 --max-train-pairs 16000 \\
         --out runs/predictor-Scientific
     python -m assistant.train predictor --data data --kind features       # the shop's own data dir: seconds
+    python -m assistant.train predictor --data ../shared/data/amazon-scientific --kind sequence --seed 0   # ~5 min
     accelerate launch -m assistant.train predictor --data ../shared/data/amazon-scientific --batch-size 64   # GPUs
     python -m assistant.train dialogue --data ../shared/data --out assistant/dialogue/acts_head.npz
 
@@ -19,6 +20,7 @@ import sys
 from assistant.dialogue.train_acts import ActDataError, train_acts
 from assistant.recsys.data import DatasetError
 from assistant.recsys.train import PredictorTrainConfig, run_predictor
+from assistant.recsys.train_sequence import SequenceTrainConfig, run_sequence_predictor
 
 
 def add_predictor_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -26,7 +28,8 @@ def add_predictor_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("predictor", help="fine-tune the purchase predictor and fit the fast feature model")
     p.add_argument("--data", default="data", help="a RecBole folder or a shop's data dir (default: data)")
     p.add_argument("--out", default=None, help="output dir (default: <data>/models/predictor or runs/predictor-<name>)")
-    p.add_argument("--kind", choices=["features", "cross-encoder", "both"], default=d.kind)
+    p.add_argument("--kind", choices=["features", "cross-encoder", "both", "sequence"], default=d.kind,
+                   help="sequence: the next-item transformer + re-ranker (assistant/recsys/train_sequence.py)")
     p.add_argument("--epochs", type=float, default=d.epochs)
     p.add_argument("--max-train-pairs", type=int, default=d.max_train_pairs)
     p.add_argument("--max-val-pairs", type=int, default=d.max_val_pairs)
@@ -44,6 +47,8 @@ def add_predictor_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_predictor_cli(args: argparse.Namespace) -> int:
+    if args.kind == "sequence":
+        return _run_sequence_cli(args)
     cfg = PredictorTrainConfig(data=args.data, out=args.out, kind=args.kind, epochs=args.epochs,
                                max_train_pairs=args.max_train_pairs, max_val_pairs=args.max_val_pairs,
                                negatives=args.negatives, random_negatives=args.random_negatives,
@@ -52,6 +57,16 @@ def run_predictor_cli(args: argparse.Namespace) -> int:
                                base_model=args.base_model, cache_dir=args.cache, seed=args.seed)
     try:
         run_predictor(cfg, log=lambda s: print(s, flush=True))
+    except DatasetError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _run_sequence_cli(args: argparse.Namespace) -> int:
+    cfg = SequenceTrainConfig(data=args.data, out=args.out, cache_dir=args.cache, seed=args.seed)
+    try:
+        run_sequence_predictor(cfg, log=lambda s: print(s, flush=True))
     except DatasetError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

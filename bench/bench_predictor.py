@@ -1,9 +1,11 @@
-"""Purchase predictor benchmark: latency of re-ranking the hybrid's top 50 for one shopper (fast feature model and
-MiniLM cross-encoder) and cross-encoder fine-tuning throughput in pairs/s. Prints numbers; measures, never assumes.
+"""Purchase predictor benchmark: latency of re-ranking the hybrid's top 50 for one shopper (fast feature model,
+sequence predictor and MiniLM cross-encoder) and cross-encoder fine-tuning throughput in pairs/s. Prints numbers;
+measures, never assumes.
 
     python bench/bench_predictor.py                                        # Scientific data, random-init cross-encoder
     python bench/bench_predictor.py --model-dir runs/predictor-Scientific  # trained checkpoints (same architecture)
     python bench/bench_predictor.py --device cuda --train-steps 200 --batch-size 64
+    python bench/bench_predictor.py --model-dir runs/seqpred-s0 --only sequence --shoppers 200
 
 Random-init and trained weights cost the same: only the architecture, max_length and text lengths matter.
 """
@@ -36,6 +38,7 @@ def main() -> int:
     ap.add_argument("--train-steps", type=int, default=12, help="timed fine-tuning steps (after 2 warm-up steps)")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--only", choices=["all", "features", "sequence", "cross-encoder"], default="all")
     args = ap.parse_args()
 
     import torch
@@ -61,14 +64,23 @@ def main() -> int:
     bench_rows, fit_rows = rows[:args.shoppers], rows[args.shoppers:]
     hist = lambda r: r.typed_history()  # noqa: E731
 
+    benched = []
+    if args.only in ("all", "sequence"):
+        benched.append(("sequence", *_sequence_predictor(args, data, meta, rec, fit_rows)))
     feat_dir = os.path.join(args.model_dir or "", "features")
-    if args.model_dir and os.path.isdir(feat_dir):
+    if args.only not in ("all", "features"):
+        fp, how = None, ""
+    elif args.model_dir and os.path.isdir(feat_dir):
         fp, how = FeaturePredictor.load(feat_dir, rec, meta), f"trained ({feat_dir})"
     else:
         groups = candidate_groups(rec, [(r.typed_history(), r.target) for r in fit_rows], 50, data.padding, progress=False)
         fp, how = FeaturePredictor(rec, meta).fit(*zip(*[(g[0], g[1], g[2]) for g in groups])), f"fit on {len(groups)} valid rows"
+    if fp is not None:
+        benched.append(("feature model", fp, how))
     ce_dir = os.path.join(args.model_dir or "", "cross_encoder")
-    if args.model_dir and os.path.isdir(ce_dir):
+    if args.only not in ("all", "cross-encoder"):
+        ce, ce_how = None, ""
+    elif args.model_dir and os.path.isdir(ce_dir):
         ce = CrossEncoderPredictor.load(ce_dir, data.item_text, meta.titles, args.device)
         ce_how = f"trained ({ce_dir})"
     else:
@@ -77,10 +89,12 @@ def main() -> int:
         ce = CrossEncoderPredictor(model, AutoTokenizer.from_pretrained(base), data.item_text, meta.titles,
                                    args.max_length, batch_size=64, device=args.device)
         ce_how = "random-init MiniLM-L6 architecture"
-    ce.max_length = args.max_length
+    if ce is not None:
+        ce.max_length = args.max_length
+        benched.append(("cross-encoder", ce, ce_how))
 
     print(f"{data.name}: {data.n_items} items; latency of re-ranking the top 50 for one shopper")
-    for name, predictor, detail in (("feature model", fp, how), ("cross-encoder", ce, ce_how)):
+    for name, predictor, detail in benched:
         predictor.score(hist(bench_rows[0]), np.arange(50))  # warm-up: lazy init, first-call allocations
         score_t, total_t = [], []
         for r in bench_rows:
@@ -99,6 +113,8 @@ def main() -> int:
         print(f"  {name:<14} [{detail}] predictor.score(50): {percentiles(score_t)}")
         print(f"  {'':<14} hybrid scoring + re-rank end to end: {percentiles(total_t)}")
 
+    if ce is None:
+        return 0
     # Fine-tuning throughput: forward + backward + AdamW step on real (context, candidate) pairs, dynamic padding.
     model = ce.model.float().train()
     opt = torch.optim.AdamW(model.parameters(), lr=3e-5)
@@ -129,6 +145,24 @@ def main() -> int:
           f"({args.train_steps} steps x batch {args.batch_size}, mean padded length {np.mean(lengths):.0f} tokens, "
           f"{total / args.train_steps * 1000:.0f} ms/step)")
     return 0
+
+
+def _sequence_predictor(args, data, meta, rec, fit_rows):
+    """The trained sequence predictor from --model-dir, else the same architecture with random transformer weights
+    and a re-ranker fit on a few hundred validation rows (what is timed is the same work)."""
+    from assistant.recsys.data import item_vectors
+    from assistant.recsys.seq_predictor import SEQUENCE_DIR, SequencePredictor
+    from assistant.recsys.train import candidate_groups
+    from assistant.recsys.transformer import TransformerSeqModel
+
+    seq_dir = os.path.join(args.model_dir or "", SEQUENCE_DIR)
+    if args.model_dir and os.path.isdir(seq_dir):
+        return SequencePredictor.load(seq_dir, rec, meta), f"trained ({seq_dir})"
+    sp = SequencePredictor(TransformerSeqModel(item_text_embeddings=item_vectors(data)), rec, meta)
+    groups = candidate_groups(rec, [(r.typed_history(), r.target) for r in fit_rows], 50, data.padding, progress=False)
+    groups = [g for g in groups if g[2].any()]
+    sp.fit_features(np.vstack([sp.features(g[0], g[1]) for g in groups]), np.concatenate([g[2] for g in groups]))
+    return sp, f"random-init transformer, re-ranker fit on {len(groups)} valid rows"
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from assistant.recsys.predictor import (
     Predictor,
     rerank_top,
 )
+from assistant.recsys.seq_predictor import SEQUENCE_DIR, SequencePredictor
 from assistant.recsys.sequence import SequenceConfig, SequenceModel
 
 SINGLE = {"popularity": "pop", "item_cf": "knn", "user_knn": "user_knn", "transition": "transition", "content": "content"}
@@ -41,7 +42,7 @@ def evaluate_recommend(
     tune_users: int = 2000,
     sequence: bool = False,
     rerankers: dict[str, tuple[Predictor, float]] | None = None,
-    predictor_dir: str | None = None,
+    predictor_dir: str | list[str] | None = None,
     cross_encoder: bool = False,
     progress: bool = False,
     log: Callable[[str], None] = lambda s: None,
@@ -49,8 +50,10 @@ def evaluate_recommend(
     """Run the whole protocol and return {"methods": {name: metrics}, "config": ..., "timing_s": ...}.
     rerankers: name -> (predictor, alpha), blended into the hybrid's top 50 (assistant.recsys.predictor.rerank_top).
     predictor_dir: trained predictors (python -m assistant.train predictor --out DIR); its fast feature model is
-    blended in with the alpha tuned on validation ("hybrid+fast_predictor"), and with cross_encoder also the
-    fine-tuned cross-encoder ("hybrid+finetuned_predictor")."""
+    blended in with the alpha tuned on validation ("hybrid+fast_predictor"), its sequence predictor
+    ("hybrid+predictor"), and with cross_encoder also the fine-tuned cross-encoder ("hybrid+finetuned_predictor").
+    Several dirs (e.g. two seeds): the first gives those rows, each further dir's sequence predictor a row
+    "hybrid+predictor@<dir name>"."""
     t_start = time.perf_counter()
     timing: dict[str, float] = {}
     data = load_recbole_folder(data_dir)
@@ -73,8 +76,10 @@ def evaluate_recommend(
     timing["fit_s"] = time.perf_counter() - t
     rows = sample_rows(data.test, sample, seed)
     rerankers = dict(rerankers or {})
-    if predictor_dir:
-        rerankers.update(_load_predictors(predictor_dir, data, meta, rec, cross_encoder, log))
+    dirs = [predictor_dir] if isinstance(predictor_dir, str) else list(predictor_dir or [])
+    for n, folder in enumerate(dirs):
+        found = _load_predictors(folder, data, meta, rec, cross_encoder, log, first=n == 0)
+        rerankers.update(found if n == 0 else {f"predictor@{os.path.basename(os.path.normpath(folder))}": found["predictor"]})
     t = time.perf_counter()
     ranks = _rank_test_rows(data, rec, rows, tuned["no_repeat"], rerankers, sequence, progress, log)
     timing["test_s"] = time.perf_counter() - t
@@ -156,16 +161,24 @@ def _rank_test_rows(data: LeaveOneOutDataset, rec, rows, no_repeat: dict[str, fl
 
 
 def _load_predictors(predictor_dir: str, data: LeaveOneOutDataset, meta: ItemMeta, rec, cross_encoder: bool,
-                     log) -> dict[str, tuple[Predictor, float]]:
-    """The saved predictors, attached to the recommender refit on train+valid, each with its tuned blend."""
+                     log, first: bool = True) -> dict[str, tuple[Predictor, float]]:
+    """The saved predictors, attached to the recommender refit on train+valid, each with its tuned blend (from a
+    further dir only the sequence predictor)."""
     out: dict[str, tuple[Predictor, float]] = {}
+    seq_dir = os.path.join(predictor_dir, SEQUENCE_DIR)
+    if os.path.isdir(seq_dir):
+        sp = SequencePredictor.load(seq_dir, rec, meta)
+        out["predictor"] = (sp, sp.alpha)
+        log(f"sequence predictor from {seq_dir}: alpha {sp.alpha}, val AUC {sp.meta.get('val_auc')}")
+    elif not first:
+        raise DatasetError(f"no sequence predictor in {seq_dir}")
     features = os.path.join(predictor_dir, FEATURES_DIR)
-    if os.path.isdir(features):
+    if first and os.path.isdir(features):
         fast = FeaturePredictor.load(features, rec, meta)
         out["fast_predictor"] = (fast, fast.alpha)
         log(f"fast predictor from {features}: alpha {fast.alpha}, val AUC {fast.meta.get('val_auc')}")
     ce_dir = os.path.join(predictor_dir, CROSS_ENCODER_DIR)
-    if cross_encoder and os.path.isdir(ce_dir):
+    if first and cross_encoder and os.path.isdir(ce_dir):
         ce = CrossEncoderPredictor.load(ce_dir, data.item_text, meta.titles)
         out["finetuned_predictor"] = (ce, ce.alpha)
         log(f"fine-tuned predictor from {ce_dir}: alpha {ce.alpha}, val AUC {ce.meta.get('val_auc')}")
@@ -202,8 +215,10 @@ def add_recommend_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache", default=None, help="cache dir for item embeddings (default ~/.cache/shop-assistant)")
     p.add_argument("--tune-users", type=int, default=2000, help="validation users used to tune the blend weights")
-    p.add_argument("--predictors", default=None, metavar="DIR",
-                   help="add hybrid + fast predictor (and, with --cross-encoder, + fine-tuned predictor) from DIR")
+    p.add_argument("--predictors", default=None, metavar="DIR", nargs="+",
+                   help="add hybrid + sequence predictor (hybrid+predictor), + fast predictor (and, with "
+                        "--cross-encoder, + fine-tuned predictor) from DIR; further DIRs (other seeds): their "
+                        "sequence predictor as hybrid+predictor@<DIR name>")
     p.add_argument("--cross-encoder", action="store_true",
                    help="also re-rank with the fine-tuned cross-encoder (slow on CPU: seconds per user)")
     p.add_argument("--sequence", action="store_true",

@@ -6,7 +6,7 @@ Pure predictor order often loses to the hybrid's, so the final order over the to
 `alpha * z(predictor) + (1 - alpha) * z(hybrid)` with alpha tuned on validation (`rerank_top`, the one re-ranking
 every caller uses); items below the top 50 keep their order underneath.
 
-    predictor, description = load_active_predictor("runs/predictor-Scientific", recommender, item_meta)
+    predictor, description = load_active_predictor("runs/predictor-Scientific", recommender, item_meta)  # active.py
     order = rerank_top(recommender.score_all(history), history, predictor, top_n=50, alpha=predictor.alpha)
     items, scores = rank_for_user(recommender, history, predictor, k=8)       # what a shopper is recommended
 """
@@ -292,49 +292,10 @@ def describe(meta: dict) -> str:
         bits.append(f"blend alpha {meta['alpha']:g}")
     if meta.get("kind") == "cross-encoder":
         name = f"fine-tuned cross-encoder ({meta.get('base_model_name', 'BERT')}"
+    elif meta.get("kind") == "sequence":
+        name = "sequence predictor (next-item transformer over MiniLM item embeddings + gradient-boosted re-ranker"
+        if meta.get("val_ndcg10_blend") is not None and meta.get("val_ndcg10_hybrid") is not None:
+            bits.append(f"val NDCG@10 {meta['val_ndcg10_hybrid']:.4f} -> {meta['val_ndcg10_blend']:.4f}")
     else:
         name = "fast feature model (gradient boosting over recommender scores"
     return name + "".join(", " + b for b in bits) + ")"
-
-
-def active_predictor_kind(model_dir: str) -> tuple[str | None, dict | None]:
-    """("cross-encoder" | "features" | None, its metadata). The fine-tuned cross-encoder is chosen only when its
-    validation AUC beats the fast feature model's: a CPU-budget fine-tune can end near chance, and then it only
-    costs seconds per shopper."""
-    ce_dir, feat_dir = os.path.join(model_dir, CROSS_ENCODER_DIR), os.path.join(model_dir, FEATURES_DIR)
-    ce_meta = _read_meta(ce_dir) if os.path.isfile(os.path.join(ce_dir, "config.json")) else None
-    feat_meta = _read_meta(feat_dir) if os.path.isfile(os.path.join(feat_dir, "model.joblib")) else None
-    if ce_meta is not None and (feat_meta is None or (ce_meta.get("val_auc") or 0.0) > (feat_meta.get("val_auc") or 0.0)):
-        return "cross-encoder", ce_meta
-    if feat_meta is not None:
-        return "features", feat_meta
-    return None, None
-
-
-def active_predictor_description(model_dir: str) -> str:
-    """What the app shows: which predictor re-ranks recommendations, without loading it."""
-    kind, meta = active_predictor_kind(model_dir)
-    return describe(meta) if kind else f"no purchase predictor in {model_dir}: recommendations use the hybrid ranking alone"
-
-
-def load_active_predictor(model_dir: str, recommender: HybridRecommender | None = None, item_meta=None,
-                          item_text: Sequence[str] | None = None, device: str | None = None):
-    """(predictor, description) for the predictor active_predictor_kind picks, or (None, why). Pass the
-    recommender/item metadata/texts to score with it."""
-    kind, _ = active_predictor_kind(model_dir)
-    if kind == "cross-encoder":
-        titles = getattr(item_meta, "titles", None)
-        p = CrossEncoderPredictor.load(os.path.join(model_dir, CROSS_ENCODER_DIR), item_text, titles, device)
-        return p, describe(p.meta)
-    if kind == "features":
-        p = FeaturePredictor.load(os.path.join(model_dir, FEATURES_DIR), recommender, item_meta)
-        return p, describe(p.meta)
-    return None, active_predictor_description(model_dir)
-
-
-def _read_meta(folder: str) -> dict | None:
-    path = os.path.join(folder, META_FILE)
-    if not os.path.isfile(path):
-        return None
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)

@@ -28,6 +28,7 @@ from typing import Callable
 import numpy as np
 from tqdm.auto import tqdm
 
+from assistant.recsys.active import active_predictor_description, active_predictor_kind
 from assistant.recsys.build import build_recommender, save_weights
 from assistant.recsys.data import (
     DatasetError,
@@ -45,8 +46,6 @@ from assistant.recsys.predictor import (
     FEATURES_DIR,
     CrossEncoderPredictor,
     FeaturePredictor,
-    active_predictor_description,
-    active_predictor_kind,
     context_text,
     describe,
     top_candidates,

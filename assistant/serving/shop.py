@@ -31,10 +31,11 @@ from assistant.dialogue.vocabulary import Vocabulary
 from assistant.events import DoneEvent, Turn, TurnEvent, collect_turn
 from assistant.pipeline import Assistant, AssistantConfig
 from assistant.ranking import Ranker
+from assistant.recsys.active import load_active_predictor
 from assistant.recsys.build import shop_recommender
 from assistant.recsys.data import LeaveOneOutDataset, shop_dataset
 from assistant.recsys.features import ItemMeta
-from assistant.recsys.predictor import Predictor, load_active_predictor, rank_for_user
+from assistant.recsys.predictor import Predictor, rank_for_user
 from assistant.recsys.recommend import EVENT_WEIGHTS, HybridRecommender
 from assistant.reply.backends import Backend
 from assistant.serving.chatlog import ChatLog, PostgresChatLog, open_chatlog

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 
 from assistant.evaluation.predictors import evaluate_with_predictors
+from assistant.recsys.active import load_active_predictor
 from assistant.recsys.data import LeaveOneOutDataset, LeaveOneOutRow
 from assistant.recsys.features import ItemMeta
 from assistant.recsys.metrics import metrics_from_ranks
 from assistant.recsys.predictor import (
     FeaturePredictor,
-    load_active_predictor,
     rank_for_user,
     rerank_top,
     top_candidates,

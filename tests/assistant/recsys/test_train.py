@@ -7,8 +7,9 @@ import json
 import numpy as np
 import pytest
 
+from assistant.recsys.active import load_active_predictor
 from assistant.recsys.data import load_dataset
-from assistant.recsys.predictor import CrossEncoderPredictor, context_text, load_active_predictor
+from assistant.recsys.predictor import CrossEncoderPredictor, context_text
 from assistant.recsys.train import (
     PairDataset,
     PredictorTrainConfig,
@@ -151,3 +152,21 @@ def test_a_young_shop_starts_without_a_predictor_and_says_why(tmp_path):
     messages: list[str] = []
     desc = ensure_fast_predictor(data, meta, str(tmp_path / "models"), log=messages.append)
     assert desc.startswith("no purchase predictor") and any("too little behaviour" in m for m in messages)
+
+
+def test_the_sequence_predictor_trains_on_a_shops_data(tiny_shop, tmp_path):
+    from assistant.recsys.active import active_predictor_kind, sequence_won
+    from assistant.recsys.train_sequence import SequenceTrainConfig, run_sequence_predictor
+    from assistant.recsys.transformer import TransformerConfig
+
+    out = tmp_path / "predictor"
+    cfg = SequenceTrainConfig(data=str(tiny_shop), out=str(out), progress=False,
+                              transformer=TransformerConfig(dim=16, n_layers=1, max_epochs=2, eval_every=1))
+    report = run_sequence_predictor(cfg, log=lambda s: None)
+    assert 0.0 <= report["val"]["auc"] <= 1.0 and report["val"]["n"] > 0
+    assert 0.0 <= report["alpha"] <= 1.0 and (out / "sequence" / "model.joblib").exists()
+    assert (out / "recommender.json").exists() and (out / "sequence" / "transformer" / "model.pt").exists()
+    meta = json.loads((out / "sequence" / "predictor.json").read_text())
+    assert meta["val_ndcg10_hybrid"] == report["hybrid"]["ndcg@10"]
+    assert (active_predictor_kind(str(out))[0] == "sequence") == sequence_won(meta)
+    assert list((out / "tensorboard" / "sequence-seed0").glob("events.out.tfevents.*"))  # the training curves
