@@ -37,6 +37,8 @@ class ReplicaSync:
 
     def step(self) -> int:
         """One poll: apply what other replicas stored and drop what they deleted. Returns events applied."""
+        if not self.shop.catalog_version:  # the catalog's fingerprint, taken here so the start never waits for it
+            self.shop.refit()
         rows = self.shop.events.since(self.cursor, also=sorted(self.gaps))
         now = time.monotonic()
         for seq, _ in rows:

@@ -202,8 +202,11 @@ class Shop:
     def refit(self) -> bool:
         """Fit the recommender, predictor and vocabulary again on the catalog as it is now and every stored event
         (a catalog changed by `catalog ingest` or another replica). Runs beside serving; the swap is atomic.
-        Returns False when the catalog has not changed since the last fit."""
-        if index_version(self.index) == self.catalog_version:
+        Returns False when the catalog has not changed since the last fit (or the fit's was not taken yet: then
+        it is taken now)."""
+        version = index_version(self.index)
+        if version == self.catalog_version or not self.catalog_version:
+            self.catalog_version = version
             return False
         fit = fit_models(self.config, self.index, self.events, synonyms=self.assistant.vocab.synonyms or None)
         with self._lock:
@@ -310,9 +313,12 @@ class FittedModels:
 
 
 def fit_models(config: CatalogConfig, index: ProductIndex, events: BaseEventStore, synonyms: dict[str, str] | None,
-               prepare: Callable[[LeaveOneOutDataset, ItemMeta, str], object] | None = None) -> FittedModels:
+               prepare: Callable[[LeaveOneOutDataset, ItemMeta, str], object] | None = None,
+               versioned: bool = True) -> FittedModels:
+    """versioned=False leaves catalog_version empty (a full read of the index's metadata, seconds at 10k products):
+    the start does not wait for it; the replica sync fingerprints the catalog on its first poll instead."""
     upto = events.last_id()  # what came after it reaches the recommender through the replica sync
-    version = index_version(index)
+    version = index_version(index) if versioned else ""
     ids, vectors = index.all_vectors()
     by_id = {p.id: p for p in index.all_products()}
     data, meta = shop_dataset([by_id[i] for i in ids], vectors, events.iter_events(upto=upto), name="shop")
@@ -356,7 +362,8 @@ def load_shop(config: CatalogConfig | None = None, backend: Backend | None = Non
         raise RuntimeError(f"the catalog in {config.data_dir} is empty: ingest one with `python -m catalog ingest FILE`")
     events = open_event_store(config)
     demo = build_demo and (config.data_dir / "demo" / "demo_products.jsonl").exists()
-    fit = fit_models(config, index, events, synonyms=DEMO_CATEGORY_SYNONYMS if demo else None, prepare=prepare)
+    fit = fit_models(config, index, events, synonyms=DEMO_CATEGORY_SYNONYMS if demo else None, prepare=prepare,
+                     versioned=False)
     policies = PolicyIndex(index.client, index.embedder)
     assistant_config = assistant_config or AssistantConfig()
     ranker = Ranker(index, fit.recommender, fit.predictor, user_key=events.user_key, config=assistant_config.ranking)
