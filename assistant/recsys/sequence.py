@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -113,56 +113,18 @@ class SequenceModel:
         with `epochs`, train exactly that many (used for the refit on train+valid)."""
         cfg = self.config
         torch.set_num_threads(cfg.threads)
-        rng = np.random.default_rng(cfg.seed)
         L = cfg.max_len + 1  # inputs are positions 0..L-2, targets 1..L-1
         seqs = [list(s)[-L:] for s in sequences if len(s) >= 2]
         data = _right_pad(seqs, L, self.n_items)
         lengths = np.array([len(s) for s in seqs])
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        moments = [(torch.zeros_like(p), torch.zeros_like(p)) for p in params]
-        step = 0
-        n_epochs = epochs if epochs is not None else cfg.max_epochs
-        best, best_state, bad = -1.0, None, 0
-        for epoch in range(1, n_epochs + 1):
-            t = time.perf_counter()
-            self.model.train()
-            # Length buckets: most sequences are short, so a batch of similar lengths trims most of the padding.
-            order = np.argsort(lengths + rng.random(len(lengths)), kind="stable")
-            batches = [order[i:i + cfg.batch_size] for i in range(0, len(order), cfg.batch_size)]
-            total = 0.0
-            for b in rng.permutation(len(batches)):
-                idx = batches[b]
-                batch = data[idx][:, : int(lengths[idx].max())]
-                inp, tgt = batch[:, :-1], batch[:, 1:]
-                keep = tgt != self.n_items
-                table = self.model.item_table()
-                h = self.model(inp, table)[keep]
-                logits = h @ table[: self.n_items].T
-                loss = F.cross_entropy(logits, tgt[keep])
-                for p in params:
-                    p.grad = None
-                loss.backward()
-                step += 1
-                _adamw_step(params, moments, step, cfg.lr, cfg.weight_decay)
-                total += float(loss.detach()) * len(idx)
-            rec = {"epoch": epoch, "loss": total / max(len(data), 1), "s": time.perf_counter() - t}
-            if epochs is None and valid_histories is not None and (epoch % cfg.eval_every == 0 or epoch == n_epochs):
-                rec["valid_ndcg@10"] = self.ndcg(valid_histories, valid_targets)
-                if rec["valid_ndcg@10"] > best:
-                    best, best_state, bad, self.best_epoch = rec["valid_ndcg@10"], copy.deepcopy(self.model.state_dict()), 0, epoch
-                else:
-                    bad += 1
-            self.history.append(rec)
-            log("  sequence model " + ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in rec.items()))
-            if bad >= cfg.patience:
-                break
-        if best_state is not None:
-            self.model.load_state_dict(best_state)
-            self.best_valid_ndcg = best
-        else:
-            self.best_epoch = n_epochs
-        self.model.eval()
-        self._table = None
+
+        def batch(idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            rows = data[idx][:, : int(lengths[idx].max())]
+            inp, tgt = rows[:, :-1], rows[:, 1:]
+            return inp, tgt, tgt != self.n_items
+
+        train_next_item(self, lengths, batch, lambda h, table: h @ table[: self.n_items].T, epochs, valid_histories,
+                        valid_targets, log, "sequence model")
         return self
 
     @torch.no_grad()
@@ -184,10 +146,72 @@ class SequenceModel:
         return out
 
     def ndcg(self, histories: Sequence[Sequence[int]], targets: Sequence[int], batch: int = 512) -> float:
-        gains = []
-        for s in range(0, len(histories), batch):
-            sc = self.score_batch(histories[s:s + batch])
-            tg = np.asarray(targets[s:s + batch])
-            rank = (sc >= sc[np.arange(len(tg)), tg][:, None]).sum(axis=1)
-            gains.append(np.where(rank <= 10, 1.0 / np.log2(rank + 1.0), 0.0))
-        return float(np.concatenate(gains).mean()) if gains else 0.0
+        return next_item_ndcg(self.score_batch, histories, targets, batch)
+
+
+def train_next_item(owner: Any, lengths: np.ndarray, batch: Callable[[np.ndarray], tuple[torch.Tensor, ...]],
+                    logits: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], epochs: int | None,
+                    valid_histories: Sequence[Sequence[int]] | None, valid_targets: Sequence[int] | None,
+                    log: Callable[[str], None], label: str, on_epoch: Callable[[dict], None] | None = None) -> None:
+    """The next-item training loop both sequence models share (this module's GRU, transformer.py's SASRec):
+    cross-entropy at every kept position, AdamW, batches of similar lengths in random order. With validation rows:
+    keep the epoch with the best NDCG@10, stop after `patience` checks without a gain; with `epochs`: exactly that
+    many (the refit on train+valid). `owner` has .model, .config, .ndcg, .history, .best_epoch; batch(idx) gives
+    (inputs, targets, kept positions) for the sequences at idx; logits(states, item table) scores every item."""
+    cfg, model = owner.config, owner.model
+    rng = np.random.default_rng(cfg.seed)
+    params = [p for p in model.parameters() if p.requires_grad]
+    moments = [(torch.zeros_like(p), torch.zeros_like(p)) for p in params]
+    step, bad, best, best_state = 0, 0, -1.0, None
+    n_epochs = epochs if epochs is not None else cfg.max_epochs
+    for epoch in range(1, n_epochs + 1):
+        t = time.perf_counter()
+        model.train()
+        # Length buckets: most sequences are short, so a batch of similar lengths trims most of the padding.
+        order = np.argsort(lengths + rng.random(len(lengths)), kind="stable")
+        batches = [order[i:i + cfg.batch_size] for i in range(0, len(order), cfg.batch_size)]
+        total = 0.0
+        for b in rng.permutation(len(batches)):
+            idx = batches[b]
+            inp, tgt, keep = batch(idx)
+            table = model.item_table()
+            h = model(inp, table)[keep]
+            loss = F.cross_entropy(logits(h, table), tgt[keep])
+            for p in params:
+                p.grad = None
+            loss.backward()
+            step += 1
+            _adamw_step(params, moments, step, cfg.lr, cfg.weight_decay)
+            total += float(loss.detach()) * len(idx)
+        rec = {"epoch": epoch, "loss": total / max(len(lengths), 1), "s": time.perf_counter() - t}
+        if epochs is None and valid_histories is not None and (epoch % cfg.eval_every == 0 or epoch == n_epochs):
+            rec["valid_ndcg@10"] = owner.ndcg(valid_histories, valid_targets)
+            if rec["valid_ndcg@10"] > best:
+                best, best_state, bad, owner.best_epoch = rec["valid_ndcg@10"], copy.deepcopy(model.state_dict()), 0, epoch
+            else:
+                bad += 1
+        owner.history.append(rec)
+        if on_epoch is not None:
+            on_epoch(rec)
+        log(f"  {label} " + ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in rec.items()))
+        if bad >= cfg.patience:
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+        owner.best_valid_ndcg = best
+    else:
+        owner.best_epoch = n_epochs
+    model.eval()
+    owner._table = None
+
+
+def next_item_ndcg(score_batch: Callable[[Sequence[Sequence[int]]], np.ndarray], histories: Sequence[Sequence[int]],
+                   targets: Sequence[int], batch: int = 512) -> float:
+    """NDCG@10 of the next item over all items (a tie counts against the target), in batches of histories."""
+    gains = []
+    for s in range(0, len(histories), batch):
+        sc = score_batch(histories[s:s + batch])
+        tg = np.asarray(targets[s:s + batch])
+        rank = (sc >= sc[np.arange(len(tg)), tg][:, None]).sum(axis=1)
+        gains.append(np.where(rank <= 10, 1.0 / np.log2(rank + 1.0), 0.0))
+    return float(np.concatenate(gains).mean()) if gains else 0.0

@@ -12,10 +12,8 @@ softmax is cheaper than sampling). Early stopping on validation NDCG@10; `epochs
 """
 from __future__ import annotations
 
-import copy
 import json
 import os
-import time
 from dataclasses import asdict, dataclass
 from typing import Callable, Sequence
 
@@ -24,7 +22,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from assistant.recsys.sequence import _adamw_step
+from assistant.recsys.sequence import next_item_ndcg, train_next_item
 
 WEIGHTS_FILE, CONFIG_FILE = "model.pt", "config.json"
 
@@ -124,59 +122,28 @@ class TransformerSeqModel:
             from torch.utils.tensorboard import SummaryWriter
 
             writer = SummaryWriter(tensorboard_dir)
+
+        def curves(rec: dict) -> None:
+            for key in ("loss", "valid_ndcg@10"):
+                if writer is not None and key in rec:
+                    writer.add_scalar(f"transformer/{key}", rec[key], rec["epoch"])
+
         torch.set_num_threads(cfg.threads)
-        rng = np.random.default_rng(cfg.seed)
         L = cfg.max_len + 1
         seqs = [list(s)[-L:] for s in sequences if len(s) >= 2]
         lengths = np.array([len(s) for s in seqs])
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        moments = [(torch.zeros_like(p), torch.zeros_like(p)) for p in params]
-        step, bad, best, best_state = 0, 0, -1.0, None
-        n_epochs = epochs if epochs is not None else cfg.max_epochs
-        for epoch in range(1, n_epochs + 1):
-            t = time.perf_counter()
-            self.model.train()
-            order = np.argsort(lengths + rng.random(len(lengths)), kind="stable")  # similar lengths per batch
-            batches = [order[i:i + cfg.batch_size] for i in range(0, len(order), cfg.batch_size)]
-            total = 0.0
-            for b in rng.permutation(len(batches)):
-                idx = batches[b]
-                batch = _left_pad([seqs[i] for i in idx], int(lengths[idx].max()), self.n_items)
-                inp, tgt = batch[:, :-1], batch[:, 1:]
-                keep = (tgt != self.n_items) & (inp != self.n_items)
-                table = self.model.item_table()
-                h = self.model(inp, table)[keep]
-                loss = F.cross_entropy(self._logits(h, table), tgt[keep])
-                for p in params:
-                    p.grad = None
-                loss.backward()
-                step += 1
-                _adamw_step(params, moments, step, cfg.lr, cfg.weight_decay)
-                total += float(loss.detach()) * len(idx)
-            rec = {"epoch": epoch, "loss": total / max(len(seqs), 1), "s": time.perf_counter() - t}
-            if epochs is None and valid_histories is not None and (epoch % cfg.eval_every == 0 or epoch == n_epochs):
-                rec["valid_ndcg@10"] = self.ndcg(valid_histories, valid_targets)
-                if rec["valid_ndcg@10"] > best:
-                    best, best_state, bad, self.best_epoch = rec["valid_ndcg@10"], copy.deepcopy(self.model.state_dict()), 0, epoch
-                else:
-                    bad += 1
-            self.history.append(rec)
+
+        def batch(idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            rows = _left_pad([seqs[i] for i in idx], int(lengths[idx].max()), self.n_items)
+            inp, tgt = rows[:, :-1], rows[:, 1:]
+            return inp, tgt, (tgt != self.n_items) & (inp != self.n_items)
+
+        try:
+            train_next_item(self, lengths, batch, self._logits, epochs, valid_histories, valid_targets, log,
+                            "transformer", on_epoch=curves)
+        finally:
             if writer is not None:
-                for key in ("loss", "valid_ndcg@10"):
-                    if key in rec:
-                        writer.add_scalar(f"transformer/{key}", rec[key], epoch)
-            log("  transformer " + ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in rec.items()))
-            if bad >= cfg.patience:
-                break
-        if writer is not None:
-            writer.close()
-        if best_state is not None:
-            self.model.load_state_dict(best_state)
-            self.best_valid_ndcg = best
-        else:
-            self.best_epoch = n_epochs
-        self.model.eval()
-        self._table = None
+                writer.close()
         return self
 
     def _logits(self, h: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
@@ -225,13 +192,7 @@ class TransformerSeqModel:
         return torch.log_softmax(logits, 0)[torch.as_tensor(np.asarray(candidates, np.int64))].double().numpy()
 
     def ndcg(self, histories: Sequence[Sequence[int]], targets: Sequence[int], batch: int = 512) -> float:
-        gains = []
-        for s in range(0, len(histories), batch):
-            sc = self.score_batch(histories[s:s + batch])
-            tg = np.asarray(targets[s:s + batch])
-            rank = (sc >= sc[np.arange(len(tg)), tg][:, None]).sum(axis=1)
-            gains.append(np.where(rank <= 10, 1.0 / np.log2(rank + 1.0), 0.0))
-        return float(np.concatenate(gains).mean()) if gains else 0.0
+        return next_item_ndcg(self.score_batch, histories, targets, batch)
 
     def save(self, out_dir: str, **meta: object) -> None:
         os.makedirs(out_dir, exist_ok=True)
