@@ -187,8 +187,54 @@ class BaseEventStore:
     def all_events(self) -> list[Event]:
         return list(self.iter_events())
 
-    def iter_events(self, batch_size: int = 10000, upto: int | None = None) -> Iterator[Event]:
+    def _rows(self, sql: str, params: tuple = ()) -> list[tuple]:
+        """A query's rows; `?` placeholders (each store speaks its own driver's style)."""
         raise NotImplementedError
+
+    def _param(self, text: str) -> str:
+        return text  # PostgreSQL cannot hold NUL in text: its store replaces it
+
+    def history(self, user_id: str, limit: int | None = None) -> list[Event]:
+        """The user's events, oldest first; with limit, the most recent `limit` of them (still oldest first)."""
+        key = self._param(self.user_key(user_id))
+        if limit is not None:
+            if limit <= 0:
+                return []
+            rows = self._rows("SELECT user_id, item_id, type, timestamp, session_id FROM events WHERE user_id = ? "
+                              "ORDER BY timestamp DESC, id DESC LIMIT ?", (key, int(limit)))
+            return [Event(*r) for r in reversed(rows)]
+        return [Event(*r) for r in self._rows("SELECT user_id, item_id, type, timestamp, session_id FROM events "
+                                              "WHERE user_id = ? ORDER BY timestamp, id", (key,))]
+
+    def iter_events(self, batch_size: int = 10000, upto: int | None = None) -> Iterator[Event]:
+        """Every event in insertion order (up to sequence number `upto`), streamed in batches, for training."""
+        last_id, upto = 0, (2 ** 62 if upto is None else upto)
+        while True:
+            rows = self._rows("SELECT id, user_id, item_id, type, timestamp, session_id FROM events "
+                              "WHERE id > ? AND id <= ? ORDER BY id LIMIT ?", (last_id, upto, batch_size))
+            if not rows:
+                return
+            for r in rows:
+                yield Event(*r[1:])
+            last_id = rows[-1][0]
+
+    def last_id(self) -> int:
+        return int(self._rows("SELECT COALESCE(MAX(id), 0) FROM events")[0][0])
+
+    def deletions_since(self, after: int) -> list[tuple[int, str]]:
+        """(notice number, deletion_hash of the user key) of the users deleted after notice `after`."""
+        return [(int(i), h) for i, h in self._rows("SELECT id, user_hash FROM deletions WHERE id > ? ORDER BY id",
+                                                   (after,))]
+
+    def last_deletion(self) -> int:
+        return int(self._rows("SELECT COALESCE(MAX(id), 0) FROM deletions")[0][0])
+
+    def count(self) -> int:
+        return int(self._rows("SELECT COUNT(*) FROM events")[0][0])
+
+    def users(self) -> list[str]:
+        """Stored user ids (pseudonyms when a key is configured)."""
+        return [r[0] for r in self._rows("SELECT DISTINCT user_id FROM events ORDER BY user_id")]
 
 
 class EventStore(BaseEventStore):
@@ -237,37 +283,6 @@ class EventStore(BaseEventStore):
                 raise
         return list(range(last - len(rows) + 1, last + 1))
 
-    def history(self, user_id: str, limit: int | None = None) -> list[Event]:
-        """The user's events, oldest first; with limit, the most recent `limit` of them (still oldest first)."""
-        key = self.user_key(user_id)
-        if limit is not None:
-            if limit <= 0:
-                return []
-            cur = self._conn().execute(
-                "SELECT user_id, item_id, type, timestamp, session_id FROM events WHERE user_id = ? "
-                "ORDER BY timestamp DESC, id DESC LIMIT ?", (key, int(limit)))
-            return [Event(*r) for r in reversed(cur.fetchall())]
-        cur = self._conn().execute(
-            "SELECT user_id, item_id, type, timestamp, session_id FROM events WHERE user_id = ? ORDER BY timestamp, id", (key,))
-        return [Event(*r) for r in cur.fetchall()]
-
-    def iter_events(self, batch_size: int = 10000, upto: int | None = None) -> Iterator[Event]:
-        """Every event in insertion order (up to sequence number `upto`), streamed in batches, for training."""
-        last_id, upto = 0, (2 ** 62 if upto is None else upto)
-        conn = self._conn()
-        while True:
-            rows = conn.execute(
-                "SELECT id, user_id, item_id, type, timestamp, session_id FROM events WHERE id > ? AND id <= ? "
-                "ORDER BY id LIMIT ?", (last_id, upto, batch_size)).fetchall()
-            if not rows:
-                return
-            for r in rows:
-                yield Event(*r[1:])
-            last_id = rows[-1][0]
-
-    def last_id(self) -> int:
-        return int(self._conn().execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0])
-
     def since(self, after: int, also: Iterable[int] = (), limit: int = 10000) -> list[tuple[int, Event]]:
         """(sequence number, event) after `after`, plus the numbers in `also` (ones skipped earlier), in order."""
         also = [int(i) for i in also][:500]
@@ -276,14 +291,6 @@ class EventStore(BaseEventStore):
             f"SELECT id, user_id, item_id, type, timestamp, session_id FROM events WHERE id > ?{extra} "
             "ORDER BY id LIMIT ?", (after, *also, limit)).fetchall()
         return [(r[0], Event(*r[1:])) for r in rows]
-
-    def deletions_since(self, after: int) -> list[tuple[int, str]]:
-        """(notice number, deletion_hash of the user key) of the users deleted after notice `after`."""
-        return [(int(i), h) for i, h in self._conn().execute(
-            "SELECT id, user_hash FROM deletions WHERE id > ? ORDER BY id", (after,)).fetchall()]
-
-    def last_deletion(self) -> int:
-        return int(self._conn().execute("SELECT COALESCE(MAX(id), 0) FROM deletions").fetchone()[0])
 
     def delete_user(self, user_id: str) -> int:
         """"Delete my data": removes every event of the user; returns the number of rows deleted. A notice (a hash
@@ -305,12 +312,8 @@ class EventStore(BaseEventStore):
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return int(n)
 
-    def count(self) -> int:
-        return int(self._conn().execute("SELECT COUNT(*) FROM events").fetchone()[0])
-
-    def users(self) -> list[str]:
-        """Stored user ids (pseudonyms when a key is configured)."""
-        return [r[0] for r in self._conn().execute("SELECT DISTINCT user_id FROM events ORDER BY user_id")]
+    def _rows(self, sql: str, params: tuple = ()) -> list[tuple]:
+        return self._conn().execute(sql, params).fetchall()
 
 
 def load_events_csv(path: str, known_items: set[str] | None = None) -> tuple[list[Event], list[Reject]]:

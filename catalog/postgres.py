@@ -112,52 +112,23 @@ class PostgresEventStore(BaseEventStore):
                     break
         return ids
 
-    def _rows(self, sql: str, params: tuple) -> list[tuple]:
-        with pg_connection(self.url) as conn:
-            return conn.execute(sql, params).fetchall()
+    def _rows(self, sql: str, params: tuple = ()) -> list[tuple]:
+        with pg_connection(self.url) as conn:  # the shared readers write "?"; psycopg's placeholder is "%s"
+            return conn.execute(sql.replace("?", "%s"), params).fetchall()
 
-    def history(self, user_id: str, limit: int | None = None) -> list[Event]:
-        key = pg_text(self.user_key(user_id))
-        if limit is not None:
-            if limit <= 0:
-                return []
-            rows = self._rows("SELECT user_id, item_id, type, timestamp, session_id FROM events WHERE user_id = %s "
-                              "ORDER BY timestamp DESC, id DESC LIMIT %s", (key, int(limit)))
-            return [Event(*r) for r in reversed(rows)]
-        return [Event(*r) for r in self._rows("SELECT user_id, item_id, type, timestamp, session_id FROM events "
-                                              "WHERE user_id = %s ORDER BY timestamp, id", (key,))]
-
-    def iter_events(self, batch_size: int = 10000, upto: int | None = None) -> Iterator[Event]:
-        last_id, upto = 0, (2 ** 62 if upto is None else upto)
-        while True:
-            rows = self._rows("SELECT id, user_id, item_id, type, timestamp, session_id FROM events "
-                              "WHERE id > %s AND id <= %s ORDER BY id LIMIT %s", (last_id, upto, batch_size))
-            if not rows:
-                return
-            for r in rows:
-                yield Event(*r[1:])
-            last_id = rows[-1][0]
-
-    def last_id(self) -> int:
-        return int(self._rows("SELECT COALESCE(MAX(id), 0) FROM events", ())[0][0])
+    def _param(self, text: str) -> str:
+        return pg_text(text)
 
     def since(self, after: int, also: Iterable[int] = (), limit: int = 10000) -> list[tuple[int, Event]]:
         """As EventStore.since. With several writers a lower id can commit after a higher one was read: the
         caller passes the skipped numbers back in `also` until they appear or time out (see assistant/serving/replicas.py)."""
         rows = self._rows("SELECT id, user_id, item_id, type, timestamp, session_id FROM events "
-                          "WHERE id > %s OR id = ANY(%s) ORDER BY id LIMIT %s",
+                          "WHERE id > ? OR id = ANY(?) ORDER BY id LIMIT ?",
                           (after, [int(i) for i in also][:500], limit))
         return [(int(r[0]), Event(*r[1:])) for r in rows]
 
-    def deletions_since(self, after: int) -> list[tuple[int, str]]:
-        return [(int(i), h) for i, h in self._rows("SELECT id, user_hash FROM deletions WHERE id > %s ORDER BY id",
-                                                   (after,))]
-
-    def last_deletion(self) -> int:
-        return int(self._rows("SELECT COALESCE(MAX(id), 0) FROM deletions", ())[0][0])
-
     def delete_user(self, user_id: str) -> int:
-        key = pg_text(self.user_key(user_id))
+        key = self._param(self.user_key(user_id))
         with pg_connection(self.url) as conn, conn.transaction():
             n = conn.execute("DELETE FROM events WHERE user_id = %s", (key,)).rowcount
             now = time.time()
@@ -165,9 +136,3 @@ class PostgresEventStore(BaseEventStore):
             conn.execute("INSERT INTO deletions (user_hash, at) VALUES (%s, %s)", (deletion_hash(key), now))
         vacuum(self.url, "events")
         return int(n)
-
-    def count(self) -> int:
-        return int(self._rows("SELECT COUNT(*) FROM events", ())[0][0])
-
-    def users(self) -> list[str]:
-        return [r[0] for r in self._rows("SELECT DISTINCT user_id FROM events ORDER BY user_id", ())]
