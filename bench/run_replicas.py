@@ -12,41 +12,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import httpx
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.servers import chroma_server, free_port, fresh_database, postgres_server, redis_server  # noqa: E402
-
-
-@contextlib.contextmanager
-def app(data_dir: Path, args: list[str], log: Path, timeout: float = 1200):
-    port = free_port()
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port), "--data-dir", str(data_dir), *args],
-                                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + timeout
-        while True:
-            if proc.poll() is not None or time.time() > deadline:
-                sys.exit(f"replica did not start; see {log}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(url + "/healthz", timeout=2).status_code == 200:
-                    break
-            time.sleep(0.5)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+from tests.servers import app_server, chroma_server, fresh_database, postgres_server, redis_server  # noqa: E402
 
 
 def main() -> None:
@@ -63,11 +38,11 @@ def main() -> None:
         common = ["--llm-backend", "template", "--state-url", redis_url, "--db-url", fresh_database(pg, "shop"),
                   "--chroma-url", chroma_url]
         t0 = time.time()
-        urls = [apps.enter_context(app(data / "app", common, data / "replica-0.log"))]
+        urls = [apps.enter_context(app_server(data / "app", common, data / "replica-0.log", timeout=1200))[0]]
         print(f"replica 0 (builds the shop) answered after {time.time() - t0:.0f} s", file=sys.stderr)
         for n in range(1, args.replicas):
             t0 = time.time()
-            urls.append(apps.enter_context(app(data / "app", common, data / f"replica-{n}.log")))
+            urls.append(apps.enter_context(app_server(data / "app", common, data / f"replica-{n}.log"))[0])
             print(f"replica {n} answered after {time.time() - t0:.0f} s", file=sys.stderr)
         bench = [sys.executable, str(ROOT / "bench" / "bench_load.py"), *[a for u in urls for a in ("--url", u)], *rest]
         subprocess.run(bench, check=False)

@@ -3,6 +3,7 @@ PostgreSQL (initdb + pg_ctl, as the `postgres` user when the tests run as root: 
 `chroma run`. Each context manager skips the test with the reason when its server cannot start.
 
     with redis_server() as url, postgres_server() as pg_url, chroma_server(tmp) as chroma_url: ...
+    with app_server(data_dir, ["--llm-backend", "template"], log) as (base_url, process): ...
 """
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:
@@ -121,3 +124,33 @@ def chroma_server(tmp: Path) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+@contextlib.contextmanager
+def app_server(data_dir: Path, args: list[str], log: Path, timeout: float = 600) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`python app.py --port <free> --data-dir DATA_DIR ARGS` in a process of its own, once /healthz answers:
+    (base URL, the process, so a test may kill it). Fails the test with the log's end when it does not start."""
+    import httpx
+
+    port = free_port()
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port), "--data-dir", str(data_dir), *args],
+                                cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + timeout
+        while True:
+            if proc.poll() is not None or time.time() > deadline:
+                pytest.fail("app did not start: " + log.read_text(errors="replace")[-3000:])
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(base + "/healthz", timeout=2).status_code == 200:
+                    break
+            time.sleep(0.5)
+        yield base, proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()

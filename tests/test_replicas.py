@@ -5,49 +5,16 @@ deleting a user on one removes their data from PostgreSQL and Redis. Skips with 
 start (tests/servers.py)."""
 from __future__ import annotations
 
-import contextlib
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
-import pytest
 
-from tests.servers import chroma_server, free_port, fresh_database, postgres_server, redis_server
+from tests.servers import app_server, chroma_server, fresh_database, postgres_server, redis_server
 
 REPO = Path(__file__).resolve().parents[1]
 KEY = "replica-test-key"
-
-
-@contextlib.contextmanager
-def replica(data_dir: Path, log: Path, *args: str, timeout: float = 600):
-    port = free_port()
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port), "--data-dir", str(data_dir), *args],
-                                cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + timeout
-        while True:
-            if proc.poll() is not None:
-                pytest.fail("replica exited: " + log.read_text(errors="replace")[-3000:])
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(base + "/healthz", timeout=2).status_code == 200:
-                    break
-            if time.time() > deadline:
-                pytest.fail("replica did not start: " + log.read_text(errors="replace")[-3000:])
-            time.sleep(0.5)
-        yield base, proc
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
 
 
 def _chat(base: str, session: str, message: str, **extra) -> dict:
@@ -72,8 +39,8 @@ def test_two_replicas_share_conversations_events_and_deletions(tmp_path):
         common = ["--llm-backend", "template", "--state-url", redis_url, "--db-url", db_url, "--chroma-url", chroma_url,
                   "--api-key", KEY]
         data = tmp_path / "data"  # the first replica builds it (demo, trained predictor); the others read it
-        with replica(data, tmp_path / "a.log", *common) as (a, proc_a), \
-                replica(data, tmp_path / "b.log", *common) as (b, _):
+        with app_server(data, common, tmp_path / "a.log") as (a, proc_a), \
+                app_server(data, common, tmp_path / "b.log") as (b, _):
             # A conversation begun on A continues on B with its constraints, and back.
             first = _chat(a, "s1", "waterproof jacket under $150")
             assert first["products"] and "under $150" in first["constraints"], first

@@ -1,12 +1,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -148,33 +142,12 @@ def test_writes_by_another_process_are_seen(tmp_path, embedder, monkeypatch):
     assert "M2" in [h.product.id for h in app_view.search("tea mug", k=10)]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def chroma_server(tmp_path):
-    chroma = shutil.which("chroma") or str(Path(sys.executable).parent / "chroma")
-    port = _free_port()
-    log = open(tmp_path / "chroma.log", "wb")
-    proc = subprocess.Popen([chroma, "run", "--path", str(tmp_path / "server"), "--host", "127.0.0.1",
-                             "--port", str(port)], stdout=log, stderr=subprocess.STDOUT,
-                            env={**os.environ, "ANONYMIZED_TELEMETRY": "False"})
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                break
-        except OSError:
-            if proc.poll() is not None:
-                pytest.fail("chroma run exited: " + (tmp_path / "chroma.log").read_text(errors="replace")[-2000:])
-            time.sleep(0.3)
-    yield f"http://127.0.0.1:{port}"
-    proc.terminate()
-    proc.wait(timeout=20)
-    log.close()
+    from tests.servers import chroma_server as start
+
+    with start(tmp_path) as url:
+        yield url
 
 
 def test_server_mode_ingest_and_query(tmp_path, embedder, chroma_server):
@@ -193,8 +166,9 @@ def test_server_mode_ingest_and_query(tmp_path, embedder, chroma_server):
 
 def test_unreachable_server_is_a_clear_error(tmp_path):
     from catalog.index import IndexUnavailable
+    from tests.servers import free_port
 
-    config = CatalogConfig(data_dir=tmp_path, chroma_url=f"http://127.0.0.1:{_free_port()}")
+    config = CatalogConfig(data_dir=tmp_path, chroma_url=f"http://127.0.0.1:{free_port()}")
     with pytest.raises(IndexUnavailable, match="cannot open the Chroma index at http://127.0.0.1"):
         ProductIndex(config)
 
