@@ -28,6 +28,9 @@ BASE_FEATURES = ("waterproof water-resistant windproof breathable lightweight pa
                  "noise-cancelling ergonomic adjustable non-slip eco-friendly vegan organic rechargeable durable "
                  "foldable compact cushioned quiet warm").split()
 TIER_WORDS = {"budget", "mid-range", "premium"}
+# How many, never what: "a tent for two", "for 4 people" name no product, so no catalog needs to use the word.
+COUNT_WORDS = set("""one two three four five six seven eight nine ten eleven twelve couple pair dozen people person
+persons adults adult guests""".split())
 GENERIC_HEADS = {"set", "card", "car", "tree", "bed", "toy", "bag", "block"}  # "knife set" is not a Building Set
 GEAR_NOUNS = {"gear", "stuff", "product", "item", "thing", "equipment", "supply", "section", "category", "accessory"}
 IRREGULAR = {"knives": "knife", "mice": "mouse", "shelves": "shelf", "leaves": "leaf", "feet": "foot",
@@ -263,10 +266,10 @@ class Vocabulary:
         return bool(words) and all(w in self.words or _singular(w) in self._singulars for w in words)
 
     def unknown(self, words: list[str]) -> list[str]:
-        """The words (of three letters or more, not numbers) that no product text of the catalog uses, in any
+        """The words (of three letters or more, not numbers or counts) that no product text of the catalog uses, in any
         singular or plural form: what a search for them cannot find."""
         return [w for w in dict.fromkeys(words) if len(w) >= 3 and w.isalpha() and w not in self.words
-                and _singular(w) not in self._singulars and w not in self._singulars]
+                and _singular(w) not in self._singulars and w not in self._singulars and w not in COUNT_WORDS]
 
     def colour_of(self, match: re.Match[str]) -> str:
         return self._colour_of[int(match.lastgroup[1:])]

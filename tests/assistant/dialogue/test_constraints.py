@@ -282,3 +282,11 @@ def test_to_filters_matches_like_the_index(vocab):
 def test_describe(vocab, message, text):
     assert _turn(vocab, message).constraints.describe() == text
 
+
+
+@pytest.mark.parametrize("message, word", [("waterproof bluetooth speaker", "speaker"), ("a tent for two", None),
+                                           ("tent for 4 people", None), ("hiking jacket for a couple", None)])
+def test_only_a_thing_the_catalog_never_names_gets_a_notice(vocab, message, word):
+    """The last content word is usually what is asked for; a count ("for two", "4 people") never is."""
+    notices = [n for n in _turn(vocab, message).notices if n.startswith("No product here mentions")]
+    assert notices == ([f"No product here mentions {word!r}; these are the closest I found."] if word else [])
