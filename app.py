@@ -45,8 +45,10 @@ def make_reply_backend(settings: Settings) -> Backend:
         return make_backend(kind, base_url=settings.llm_url, model=settings.llm_model, api_key=settings.llm_api_key)
     if kind == "local":  # loads on a thread while the shop serves; the template answers until it is ready
         check_local_model(settings.llm_model)
+        # Started once the shop is built: on 2 cores a model loading beside the first start's embedding of the
+        # catalog slowed both (first start 71 s -> see README "Start-up").
         return BackgroundBackend(lambda: make_backend(kind, model=settings.llm_model, threads=settings.llm_threads),
-                                 name="local", supports_prefix=True)
+                                 name="local", supports_prefix=True, start=False)
     return make_backend(kind)
 
 
@@ -74,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     # Events stored by other replicas (or another process) reach this one's recommender; catalog changes refit it.
     ReplicaSync(shop, refit_s=settings.refit_minutes * 60).start()
+    if isinstance(backend, BackgroundBackend):
+        backend.start()  # the template answers until it is loaded
     print(f"reply backend: {backend.name}; purchase predictor: {shop.predictor_description}")
     app = build_app(shop, settings)
     shown = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host

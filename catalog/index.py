@@ -236,10 +236,10 @@ class ProductIndex:
         return changed, to_delete, stats
 
     def embed_products(self, products: list[Product], progress: bool = False) -> np.ndarray:
-        return self.embedder.encode([p.embedding_text() for p in products], progress=progress)
+        return self.embedder.encode([p.embedding_text() for p in products], progress=progress and "products")
 
-    def embed_heads(self, products: list[Product]) -> np.ndarray:
-        return self.embedder.encode([p.head_text() for p in products])
+    def embed_heads(self, products: list[Product], progress: bool = False) -> np.ndarray:
+        return self.embedder.encode([p.head_text() for p in products], progress=progress and "product titles")
 
     def write(self, products: list[Product], vectors: np.ndarray, delete_ids: Iterable[str] = (),
               heads: np.ndarray | None = None) -> None:
@@ -275,7 +275,7 @@ class ProductIndex:
         changed, to_delete, stats = self.plan_upsert(products, delete_missing)
         t0 = time.perf_counter()
         vectors = self.embed_products(changed, progress=progress)
-        heads = self.embed_heads(changed)
+        heads = self.embed_heads(changed, progress=progress)
         t1 = time.perf_counter()
         self.write(changed, vectors, to_delete, heads)
         stats.embed_seconds, stats.write_seconds = t1 - t0, time.perf_counter() - t1

@@ -2,7 +2,9 @@
 restart on 2 CPU cores, and nothing else waits for it. Until it is ready (or if loading fails) the template answers,
 which is grounded by construction; the failure is logged.
 
-    backend = BackgroundBackend(lambda: LocalLMBackend(), name="local", supports_prefix=True)
+    backend = BackgroundBackend(lambda: LocalLMBackend(), name="local", supports_prefix=True, start=False)
+    ...                     # build the shop first: on 2 cores a loading model halves the catalog's embedding speed
+    backend.start()
     backend.wait(60)        # tests and benchmarks: block until loaded (True) or failed/timed out (False)
 """
 from __future__ import annotations
@@ -20,14 +22,21 @@ log = logging.getLogger("assistant.reply.background")
 
 
 class BackgroundBackend:
-    def __init__(self, load: Callable[[], Backend], name: str, supports_prefix: bool):
+    def __init__(self, load: Callable[[], Backend], name: str, supports_prefix: bool, start: bool = True):
         self.name = name  # the loaded backend's name, known before it loads ("local")
         self.supports_prefix = supports_prefix  # the loaded backend's, so the pipeline's lead sentence fits
         self.error: str | None = None
         self._backend: Backend | None = None
         self._template = TemplateBackend()
         self._done = threading.Event()
-        threading.Thread(target=self._load, args=(load,), name="reply-model-loader", daemon=True).start()
+        self._loader = threading.Thread(target=self._load, args=(load,), name="reply-model-loader", daemon=True)
+        if start:
+            self.start()
+
+    def start(self) -> None:
+        """Begin loading (once; later calls do nothing)."""
+        if self._loader.ident is None:  # never started (a thread can be started only once)
+            self._loader.start()
 
     def _load(self, load: Callable[[], Backend]) -> None:
         try:
