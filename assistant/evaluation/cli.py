@@ -5,6 +5,7 @@
     python -m assistant.evaluate chat [--data ../shared/data/amazon-scientific]
     python -m assistant.evaluate dialogue --data ../shared/data
     python -m assistant.evaluate policies --data ../shared/data
+    python -m assistant.evaluate replay --data ../shared/data [--backend local|template]
 """
 from __future__ import annotations
 
@@ -16,13 +17,15 @@ from assistant.evaluation.chat import add_chat_parser
 from assistant.evaluation.dialogue import add_dialogue_parser
 from assistant.evaluation.policies import add_policies_parser
 from assistant.evaluation.recommend import add_recommend_parser
+from assistant.evaluation.replay import add_replay_parser
 from assistant.evaluation.retrieval import add_retrieval_parser
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m assistant.evaluate", description=__doc__.split("\n")[0])
     subparsers = parser.add_subparsers(dest="command", required=True)
-    for add in (add_recommend_parser, add_retrieval_parser, add_chat_parser, add_dialogue_parser, add_policies_parser):
+    for add in (add_recommend_parser, add_retrieval_parser, add_chat_parser, add_dialogue_parser, add_policies_parser,
+                add_replay_parser):
         add(subparsers)
     return parser
 
