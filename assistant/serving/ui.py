@@ -245,18 +245,21 @@ class _ChatView:
             return
         keep, hist, ids = [gr.skip()] * (2 * slots), history, gr.skip()
         cards, visible = [gr.skip()] * slots, [gr.skip()] * slots  # unchanged unless this turn shows a new list
+        box = ""  # the message box is emptied once, at the first update: what the shopper types meanwhile stays
         for hist, ranked in chat_turn(shop, message, history, session_id, shopper_id(signed_in, session_id)):
             if ranked is None:  # a reply chunk: only the chatbot changes
-                yield (hist, "", session_id, gr.skip(), *keep, gr.skip(), gr.skip(), gr.skip(), gr.skip())
+                yield (hist, box, session_id, gr.skip(), *keep, gr.skip(), gr.skip(), gr.skip(), gr.skip())
+                box = gr.skip()
                 continue
             ranked = ranked[:slots]
             ids = [r.product.id for r in ranked]
             cards = [cards_html([(r.product, r.reason, r.matches)]) for r in ranked] + [""] * (slots - len(ranked))
             visible = [gr.update(visible=i < len(ranked)) for i in range(slots)]
-            yield (hist, "", session_id, ids, *cards, *visible, "", gr.skip(), gr.skip(), gr.skip())
+            yield (hist, box, session_id, ids, *cards, *visible, "", gr.skip(), gr.skip(), gr.skip())
+            box = gr.skip()
         # The last update is complete: an API client (gradio_client) sees only this one. The chat may have changed
         # the cart ("add it to my cart").
-        yield (hist, "", session_id, ids, *cards, *visible, "", _recs(shop, signed_in, session_id),
+        yield (hist, box, session_id, ids, *cards, *visible, "", _recs(shop, signed_in, session_id),
                *self._cart_view(session_id, signed_in))
 
     def act(self, slot: int, event_type: str, session_id: str, signed_in: str, ids: list[str]):
@@ -335,12 +338,13 @@ def build_widget_ui(shop: Shop, user_secret: str | None = None) -> gr.Blocks:
             if refusal:
                 yield gr.skip(), message, session_id, gr.skip(), esc(refusal)
                 return
-            html = ""
+            html, box = "", ""  # the box is emptied once: what the shopper types while the reply streams stays
             for hist, ranked in chat_turn(shop, message, history, session_id, shopper_id(user, session_id)):
                 if ranked is not None:
                     html = cards_html([(r.product, r.reason, r.matches) for r in ranked], compact=True)
-                yield hist, "", session_id, html if ranked is not None else gr.skip(), ""
-            yield hist, "", session_id, html, ""  # complete, for API clients
+                yield hist, box, session_id, html if ranked is not None else gr.skip(), ""
+                box = gr.skip()
+            yield hist, box, session_id, html, ""  # complete, for API clients
 
         def start(request: gr.Request):
             proven, text = signed_in_user(request, user_secret)
