@@ -50,7 +50,7 @@ def zscore(x: np.ndarray) -> np.ndarray:
 def rerank_top(scores: np.ndarray, history: Sequence, predictor, top_n: int = 50, alpha: float = 1.0,
                predictor_scores: np.ndarray | None = None) -> np.ndarray:
     """Scores over all items where the hybrid's top_n are re-ordered by alpha * z(predictor) + (1 - alpha) *
-    z(hybrid) and lifted above every other item; the others keep their hybrid scores. predictor_scores (for the
+    z(hybrid) (ties by the hybrid) and lifted above every other item; the others keep their hybrid scores. predictor_scores (for the
     top_n in descending hybrid order) skips the predictor call when the caller already has them."""
     scores = np.asarray(scores, dtype=np.float64).copy()
     n = min(top_n, int(np.isfinite(scores).sum()))
@@ -61,7 +61,10 @@ def rerank_top(scores: np.ndarray, history: Sequence, predictor, top_n: int = 50
     pred = np.asarray(pred, dtype=np.float64)
     if pred.shape != top.shape or not np.all(np.isfinite(pred)):
         raise ValueError(f"predictor returned {pred.shape} scores for {top.shape} candidates (or non-finite ones)")
-    blended = alpha * zscore(pred) + (1.0 - alpha) * zscore(scores[top])
+    hybrid = zscore(scores[top])
+    # Ties in the predictor (a shopper it knows little about can get one score for every candidate) keep the
+    # hybrid's order, even at alpha 1: 1e-6 of a standard deviation reorders nothing else.
+    blended = alpha * zscore(pred) + (1.0 - alpha) * hybrid + 1e-6 * hybrid
     rest = np.delete(scores, top)
     rest_max = float(rest.max()) if rest.size and np.isfinite(rest.max()) else 0.0
     scores[top] = rest_max + 1.0 + (blended - blended.min())

@@ -151,3 +151,18 @@ def test_rank_for_user_excludes_owned_items_and_blends_the_predictor():
     assert top.tolist() == top_candidates(expected, 8).tolist()
     cold, _ = rank_for_user(rec, [], fp, k=5)  # no history: the hybrid's cold start, no predictor
     assert cold.tolist() == top_candidates(rec.score_all([]).astype(np.float64), 5).tolist()
+
+
+def test_predictor_ties_keep_the_hybrid_order_even_at_alpha_1():
+    """A predictor that scores every candidate the same must not scramble the hybrid's ranking."""
+    import numpy as np
+
+    from assistant.recsys.predictor import rerank_top
+
+    class Flat:
+        def score(self, history, candidates):
+            return np.full(len(candidates), 1.213)
+
+    hybrid = np.array([0.1, 0.9, 0.5, 0.7, 0.3, 0.2])
+    out = rerank_top(hybrid, [], Flat(), top_n=4, alpha=1.0)
+    assert list(np.argsort(-out)[:4]) == [1, 3, 2, 4]
