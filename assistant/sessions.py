@@ -66,20 +66,18 @@ class MemorySessions:
 
     def __init__(self, max_sessions: int = 10_000):
         self.max_sessions = max_sessions
-        self._sessions: OrderedDict[str, Session] = OrderedDict()
-        self._locks: dict[str, threading.Lock] = {}
+        # Each session with its lock, so whatever forgets a session (eviction, reset, deletion) forgets its lock too.
+        self._sessions: OrderedDict[str, tuple[Session, threading.Lock]] = OrderedDict()
         self._carts: OrderedDict[str, list[str]] = OrderedDict()
         self._lock = threading.Lock()
 
     def _get(self, key: str) -> tuple[Session, threading.Lock]:
         with self._lock:
-            session = self._sessions.pop(key, None) or Session()
-            self._sessions[key] = session  # most recently used last
-            lock = self._locks.setdefault(key, threading.Lock())
+            entry = self._sessions.pop(key, None) or (Session(), threading.Lock())
+            self._sessions[key] = entry  # most recently used last
             while len(self._sessions) > self.max_sessions:
-                old, _ = self._sessions.popitem(last=False)
-                self._locks.pop(old, None)
-            return session, lock
+                self._sessions.popitem(last=False)
+            return entry
 
     @contextlib.contextmanager
     def open(self, key: str) -> Iterator[Session]:
@@ -91,7 +89,8 @@ class MemorySessions:
         pass
 
     def peek(self, key: str) -> Session | None:
-        return self._sessions.get(key)
+        entry = self._sessions.get(key)
+        return entry[0] if entry else None
 
     def reset(self, key: str) -> None:
         with self._lock:
@@ -100,7 +99,7 @@ class MemorySessions:
     def forget_user(self, user_id: str, key_prefix: str | None = None) -> int:
         """Drop every session the user chatted in (and, with key_prefix, every session and cart under it)."""
         with self._lock:
-            doomed = [k for k, s in self._sessions.items()
+            doomed = [k for k, (s, _) in self._sessions.items()
                       if user_id in s.user_ids or (key_prefix and k.startswith(key_prefix))]
             for k in doomed:
                 del self._sessions[k]
