@@ -55,18 +55,18 @@ def run_predictor_cli(args: argparse.Namespace) -> int:
                                eval_users=args.eval_users, evals_per_run=args.evals_per_run,
                                batch_size=args.batch_size, lr=args.lr, max_length=args.max_length,
                                base_model=args.base_model, cache_dir=args.cache, seed=args.seed)
-    try:
-        run_predictor(cfg, log=lambda s: print(s, flush=True))
-    except DatasetError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    return _train(run_predictor, cfg)
 
 
 def _run_sequence_cli(args: argparse.Namespace) -> int:
-    cfg = SequenceTrainConfig(data=args.data, out=args.out, cache_dir=args.cache, seed=args.seed)
+    return _train(run_sequence_predictor, SequenceTrainConfig(data=args.data, out=args.out, cache_dir=args.cache,
+                                                              seed=args.seed))
+
+
+def _train(run, cfg) -> int:
+    """One training run for the command line: progress on stdout, a data problem as one line and exit code 2."""
     try:
-        run_sequence_predictor(cfg, log=lambda s: print(s, flush=True))
+        run(cfg, log=lambda s: print(s, flush=True))
     except DatasetError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

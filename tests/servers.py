@@ -44,22 +44,30 @@ def _wait_port(port: int, proc: subprocess.Popen, log: Path, timeout: float = 60
 
 
 @contextlib.contextmanager
+def _listening(cmd: list[str], port: int, log: Path, env: dict | None = None) -> Iterator[None]:
+    """A server process that listens on `port` on 127.0.0.1, stopped at the end of the block."""
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+    try:
+        _wait_port(port, proc, log)
+        yield
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+@contextlib.contextmanager
 def redis_server() -> Iterator[str]:
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.skip("redis-server not installed (apt-get install redis-server)")
     tmp = Path(tempfile.mkdtemp(prefix="redis-"))
     port = free_port()
-    log = tmp / "redis.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                                 "--dir", str(tmp)], stdout=out, stderr=subprocess.STDOUT)
     try:
-        _wait_port(port, proc, log)
-        yield f"redis://127.0.0.1:{port}/0"
+        with _listening([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                         "--dir", str(tmp)], port, tmp / "redis.log"):
+            yield f"redis://127.0.0.1:{port}/0"
     finally:
-        proc.terminate()
-        proc.wait(timeout=20)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -113,17 +121,9 @@ def fresh_database(server_url: str, name: str) -> str:
 def chroma_server(tmp: Path) -> Iterator[str]:
     chroma = shutil.which("chroma") or str(Path(sys.executable).parent / "chroma")
     port = free_port()
-    log = tmp / "chroma.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([chroma, "run", "--path", str(tmp / "chroma-server"), "--host", "127.0.0.1",
-                                 "--port", str(port)], stdout=out, stderr=subprocess.STDOUT,
-                                env={**os.environ, "ANONYMIZED_TELEMETRY": "False"})
-    try:
-        _wait_port(port, proc, log)
+    with _listening([chroma, "run", "--path", str(tmp / "chroma-server"), "--host", "127.0.0.1", "--port", str(port)],
+                    port, tmp / "chroma.log", env={**os.environ, "ANONYMIZED_TELEMETRY": "False"}):
         yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
 
 
 @contextlib.contextmanager

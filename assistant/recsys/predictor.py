@@ -71,6 +71,21 @@ def rerank_top(scores: np.ndarray, history: Sequence, predictor, top_n: int = 50
     return scores
 
 
+def fit_purchase_classifier(X: np.ndarray, y: np.ndarray, who: str, started: float, **params):
+    """(gradient-boosted purchase classifier with early stopping, its meta) for feature rows X and 0/1 labels y;
+    ValueError when the behaviour is too thin to learn from. `params` go to HistGradientBoostingClassifier;
+    `started` (perf_counter) dates fit_s from the caller's feature computation."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    y = np.asarray(y, dtype=np.int64)
+    if len(np.unique(y)) < 2 or y.sum() < MIN_POSITIVES:
+        raise ValueError(f"too little behaviour to learn from: {int(y.sum())} next purchases among the candidates "
+                         f"(the {who} needs at least {MIN_POSITIVES})")
+    model = HistGradientBoostingClassifier(early_stopping=True, **params).fit(X, y)
+    return model, {"n_train_rows": int(len(y)), "n_positive": int(y.sum()),
+                   "fit_s": round(time.perf_counter() - started, 2), "trained_at": time.strftime("%Y-%m-%d %H:%M")}
+
+
 def top_candidates(scores: np.ndarray, n: int = 50) -> np.ndarray:
     """The n best item indices, best first (ties by index, so the order is deterministic)."""
     n = min(n, scores.size)
@@ -167,20 +182,14 @@ class FeaturePredictor:
 
     def fit(self, histories: Sequence[Sequence], candidate_lists: Sequence[np.ndarray],
             label_lists: Sequence[np.ndarray]) -> FeaturePredictor:
-        from sklearn.ensemble import HistGradientBoostingClassifier
-
         t = time.perf_counter()
         X = np.vstack([self.features(h, c) for h, c in zip(histories, candidate_lists)])
         y = np.concatenate([np.asarray(labels, dtype=np.int64) for labels in label_lists])
-        if len(np.unique(y)) < 2 or y.sum() < MIN_POSITIVES:
-            raise ValueError(f"too little behaviour to learn from: {int(y.sum())} next purchases among the candidates "
-                             f"(the feature predictor needs at least {MIN_POSITIVES})")
         # Early stopping on an internal 10% split keeps it to seconds on a few hundred thousand rows.
-        self.model = HistGradientBoostingClassifier(max_iter=self.max_iter, learning_rate=0.1, max_leaf_nodes=31,
-                                                    early_stopping=True, validation_fraction=0.1, random_state=self.seed)
-        self.model.fit(X, y)
-        self.meta.update(n_train_rows=int(len(y)), n_positive=int(y.sum()), fit_s=round(time.perf_counter() - t, 2),
-                         trained_at=time.strftime("%Y-%m-%d %H:%M"))
+        self.model, fitted = fit_purchase_classifier(X, y, "feature predictor", t, random_state=self.seed,
+                                                     max_iter=self.max_iter, learning_rate=0.1, max_leaf_nodes=31,
+                                                     validation_fraction=0.1)
+        self.meta.update(fitted)
         return self
 
     def score(self, user_history: list, candidate_item_indices: np.ndarray) -> np.ndarray:

@@ -19,7 +19,7 @@ from typing import Sequence
 
 import numpy as np
 
-from assistant.recsys.predictor import META_FILE, MIN_POSITIVES, FeaturePredictor, _items, zscore
+from assistant.recsys.predictor import META_FILE, FeaturePredictor, _items, fit_purchase_classifier, zscore
 from assistant.recsys.recommend import HybridRecommender
 from assistant.recsys.transformer import TransformerSeqModel
 
@@ -60,20 +60,12 @@ class SequencePredictor:
 
     def fit_features(self, X: np.ndarray, y: np.ndarray) -> SequencePredictor:
         """Fit the re-ranker on precomputed feature rows (training computes them once for cross-fitting)."""
-        from sklearn.ensemble import HistGradientBoostingClassifier
-
-        t = time.perf_counter()
-        y = np.asarray(y, dtype=np.int64)
-        if len(np.unique(y)) < 2 or y.sum() < MIN_POSITIVES:
-            raise ValueError(f"too little behaviour to learn from: {int(y.sum())} next purchases among the candidates "
-                             f"(the sequence predictor needs at least {MIN_POSITIVES})")
         # Shallow, regularised trees: a few thousand positives only.
-        self.model = HistGradientBoostingClassifier(max_iter=self.max_iter, learning_rate=0.05, max_leaf_nodes=15,
-                                                    min_samples_leaf=50, l2_regularization=1.0, early_stopping=True,
-                                                    validation_fraction=0.15, random_state=self.seed)
-        self.model.fit(X, y)
-        self.meta.update(n_train_rows=int(len(y)), n_positive=int(y.sum()), fit_s=round(time.perf_counter() - t, 2),
-                         trained_at=time.strftime("%Y-%m-%d %H:%M"))
+        self.model, fitted = fit_purchase_classifier(X, y, "sequence predictor", time.perf_counter(),
+                                                     random_state=self.seed, max_iter=self.max_iter, learning_rate=0.05,
+                                                     max_leaf_nodes=15, min_samples_leaf=50, l2_regularization=1.0,
+                                                     validation_fraction=0.15)
+        self.meta.update(fitted)
         return self
 
     def predict_features(self, X: np.ndarray) -> np.ndarray:

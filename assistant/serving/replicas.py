@@ -30,15 +30,13 @@ class ReplicaSync:
         self.cursor = shop.synced_upto  # the recommender was fitted on everything up to here
         self.deletion_cursor = shop.events.last_deletion()
         self.gaps: dict[int, float] = {}  # skipped sequence number -> when first missed
-        self.applied = 0
-        self._next_refit = time.monotonic() + refit_s if refit_s > 0 else float("inf")
+        # The first poll takes the catalog's fingerprint (the start does not wait for it), then every refit_s.
+        self._next_refit = time.monotonic() if refit_s > 0 else float("inf")
         self._stop = threading.Event()
         shop._syncing = True
 
     def step(self) -> int:
         """One poll: apply what other replicas stored and drop what they deleted. Returns events applied."""
-        if not self.shop.catalog_version:  # the catalog's fingerprint, taken here so the start never waits for it
-            self.shop.refit()
         rows = self.shop.events.since(self.cursor, also=sorted(self.gaps))
         now = time.monotonic()
         for seq, _ in rows:
@@ -50,7 +48,6 @@ class ReplicaSync:
             self.cursor = seqs[-1]
         self.gaps = {seq: t for seq, t in self.gaps.items() if now - t < GAP_WAIT_S}
         applied = self.shop.apply_stored(rows)
-        self.applied += applied
         notices = self.shop.events.deletions_since(self.deletion_cursor)
         if notices:
             self.deletion_cursor = notices[-1][0]

@@ -69,7 +69,9 @@ class Shop:
     demo: bool = False  # the built-in demo shop: its users are synthetic, so anyone may act as one
     unavailable: frozenset[int] = frozenset()  # recommender indices of out-of-stock products: never recommended
     synced_upto: int = 0  # the last event sequence number the live recommender holds (assistant/serving/replicas.py)
-    catalog_version: str = ""  # index_version() the models were fitted on
+    # index_version() the models were fitted on; "" until the replica sync's first poll takes it (a full read of the
+    # index's metadata, seconds at 10k products: the start does not wait for it)
+    catalog_version: str = ""
     _lock: threading.Lock = field(default_factory=threading.Lock)  # recommender histories are shared state
     # Stored and applied here, not yet seen by the replica sync: it must not apply them a second time.
     _applied_here: set[int] = field(default_factory=set)
@@ -212,7 +214,7 @@ class Shop:
         with self._lock:
             later = self.events.since(fit.upto)  # stored while fitting: applied on top, as the sync would
             self.recommender, self.predictor, self.predictor_description = fit.recommender, fit.predictor, fit.description
-            self.unavailable, self.catalog_version, self.synced_upto = fit.unavailable, fit.catalog_version, fit.upto
+            self.unavailable, self.catalog_version, self.synced_upto = fit.unavailable, version, fit.upto
             self._applied_here.clear()
             self.assistant.ranker.recommender, self.assistant.ranker.predictor = fit.recommender, fit.predictor
             self.assistant.vocab, self.assistant.known_brands = fit.vocab, sorted(fit.vocab.brands)
@@ -309,16 +311,11 @@ class FittedModels:
     unavailable: frozenset[int]
     titles: list[str]
     upto: int  # the last event sequence number it was fitted on
-    catalog_version: str
 
 
 def fit_models(config: CatalogConfig, index: ProductIndex, events: BaseEventStore, synonyms: dict[str, str] | None,
-               prepare: Callable[[LeaveOneOutDataset, ItemMeta, str], object] | None = None,
-               versioned: bool = True) -> FittedModels:
-    """versioned=False leaves catalog_version empty (a full read of the index's metadata, seconds at 10k products):
-    the start does not wait for it; the replica sync fingerprints the catalog on its first poll instead."""
+               prepare: Callable[[LeaveOneOutDataset, ItemMeta, str], object] | None = None) -> FittedModels:
     upto = events.last_id()  # what came after it reaches the recommender through the replica sync
-    version = index_version(index) if versioned else ""
     ids, vectors = index.all_vectors()
     by_id = {p.id: p for p in index.all_products()}
     data, meta = shop_dataset([by_id[i] for i in ids], vectors, events.iter_events(upto=upto), name="shop")
@@ -331,7 +328,7 @@ def fit_models(config: CatalogConfig, index: ProductIndex, events: BaseEventStor
     description = description.replace(models, "models/predictor")
     vocab = Vocabulary.from_products(by_id.values(), synonyms=synonyms)
     unavailable = frozenset(i for i, pid in enumerate(data.item_ids) if not by_id[pid].in_stock)
-    return FittedModels(rec, predictor, description, vocab, unavailable, [p.title for p in by_id.values()], upto, version)
+    return FittedModels(rec, predictor, description, vocab, unavailable, [p.title for p in by_id.values()], upto)
 
 
 def index_version(index: ProductIndex) -> str:
@@ -362,8 +359,7 @@ def load_shop(config: CatalogConfig | None = None, backend: Backend | None = Non
         raise RuntimeError(f"the catalog in {config.data_dir} is empty: ingest one with `python -m catalog ingest FILE`")
     events = open_event_store(config)
     demo = build_demo and (config.data_dir / "demo" / "demo_products.jsonl").exists()
-    fit = fit_models(config, index, events, synonyms=DEMO_CATEGORY_SYNONYMS if demo else None, prepare=prepare,
-                     versioned=False)
+    fit = fit_models(config, index, events, synonyms=DEMO_CATEGORY_SYNONYMS if demo else None, prepare=prepare)
     policies = PolicyIndex(index.client, index.embedder)
     assistant_config = assistant_config or AssistantConfig()
     ranker = Ranker(index, fit.recommender, fit.predictor, user_key=events.user_key, config=assistant_config.ranking)
@@ -373,7 +369,7 @@ def load_shop(config: CatalogConfig | None = None, backend: Backend | None = Non
                           sessions=sessions)
     chatlog = open_chatlog(config)
     shop = Shop(config, index, events, fit.recommender, policies, assistant, chatlog, fit.predictor, fit.description,
-                report, demo=demo, unavailable=fit.unavailable, synced_upto=fit.upto, catalog_version=fit.catalog_version)
+                report, demo=demo, unavailable=fit.unavailable, synced_upto=fit.upto)
     assistant.on_cart = shop.chat_cart_action  # "add it to my cart" in the chat fills the same cart as the button
     return shop
 
