@@ -132,7 +132,8 @@ def session_to_json(session: Session) -> str:
     state = session.state
     return json.dumps({"state": {"constraints": asdict(state.constraints), "topic_texts": state.topic_texts,
                                  "shown": [p.to_dict() for p in state.shown], "topic": state.topic,
-                                 "last_referenced": [p.to_dict() for p in state.last_referenced]},
+                                 "last_referenced": [p.to_dict() for p in state.last_referenced],
+                                 "last_kind": state.last_kind, "awaiting_pick": state.awaiting_pick},
                        "history": session.history, "user_ids": sorted(session.user_ids)}, ensure_ascii=False)
 
 
@@ -142,7 +143,8 @@ def session_from_json(text: str | bytes) -> Session:
     known = {f.name for f in fields(Constraints)}  # a field an older or newer version wrote is ignored
     state = SessionState(constraints=Constraints(**{k: v for k, v in s["constraints"].items() if k in known}),
                          topic_texts=list(s["topic_texts"]), shown=[Product.from_dict(p) for p in s["shown"]],
-                         topic=s["topic"], last_referenced=[Product.from_dict(p) for p in s["last_referenced"]])
+                         topic=s["topic"], last_referenced=[Product.from_dict(p) for p in s["last_referenced"]],
+                         last_kind=s.get("last_kind"), awaiting_pick=bool(s.get("awaiting_pick")))
     return Session(state, list(data["history"]), set(data["user_ids"]))
 
 

@@ -58,7 +58,11 @@ FILLER = set(("a an the i i'm im i'd me my we you your it its it's that this the
               "for with of to in on at by from about what which how like more other else hmm hey hi yes no not "
               "again instead then now there here them they only too very still well let let's see tell come comes "
               "similar under over below above less than least most max min between bought price range cost costs "
-              "spend size sizes colour color").split())
+              "spend size sizes colour color").split()) | set(
+    # Words about the search itself, not the thing searched for: "any other suggestions?", "anything else for my
+    # search?" name no product.
+    ("suggestion suggestions suggest recommend recommendation recommendations option options alternative "
+     "alternatives idea ideas choice choices search searching results stuff").split())
 
 # ---- regexes (all run on lower-cased text) -------------------------------------------------------------------------
 _NUM = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"

@@ -53,6 +53,7 @@ AROUND_BAND = 0.25  # "around 100" -> 75..125 as hard limits
 CHEAPER_STEP = 0.01  # "cheaper" -> strictly below the cheapest shown price
 NO_SHOWN_FACTOR = 0.8  # "cheaper" with nothing shown: 80% of the current max (and 1/0.8 upwards)
 MAX_TOPIC_MESSAGES = 6  # earlier messages of the topic that go into the intent text
+ABOUT_SHOWN = ("ask_product", "compare", "cart")  # acts answered about products on screen, never with a new list
 
 ORDINALS = {"first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "fourth": 3, "4th": 3, "fifth": 4,
             "5th": 4, "sixth": 5, "6th": 5, "last": -1}
@@ -72,6 +73,13 @@ DESCRIBED_AFTER_RE = re.compile(r"\b(?:the|that)\s+ones?\s+(?:with|in|that\s+has
                                 r"(?P<w>[a-z0-9][a-z0-9'-]{1,20}(?:\s[a-z0-9][a-z0-9'-]{1,20})?)")
 # A cart request that takes out rather than puts in; everything else about the cart adds.
 CART_REMOVE_RE = re.compile(r"\b(?:remove|delete|take\s(?:it|that|this|them)\sout|take\sout|drop)\b")
+# "anything with a hood", "something in wool", "ones from Acme": no kind of product named, so it is the current kind.
+UNNAMED_RE = re.compile(r"\b(?:anything|something|any|ones?)\s+(?:with|in|from|by|that|which|made)\b")
+# How the answer to "which one do you mean?" begins: a correction ("I mean the grey one"), an agreement, or a bare
+# description ("the maroon blouse and the light grey, both in the middle").
+CORRECTION_RE = re.compile(r"^(?:(?:no|sorry|oh|oops)\W+)?(?:i|i've)\s+(?:mean|meant)\b")
+AGREE_RE = re.compile(r"^(?:yes|yeah|yep|exactly|right|correct)\b")
+DESCRIPTION_RE = re.compile(r"^(?:the|that|those|this|these|both|either)\b")
 # "instead", "something else", "what about ...": another product for the same goal (budget, recipient stay).
 SHIFT_RE = re.compile(r"\b(?:instead|something else|anything else|what about|how about|rather)\b")
 # Ordinal references: "the second one", "#2", "number 2", "the first two", "the last one".
@@ -104,6 +112,8 @@ class SessionState:
     shown: list[Product] = field(default_factory=list)  # products shown last turn, in display order
     topic: str | None = None  # the current topic's category
     last_referenced: list[Product] = field(default_factory=list)
+    last_kind: str | None = None  # the last turn's act: "I mean the grey one" re-aims it
+    awaiting_pick: bool = False  # the last turn was about shown products but named none: the reply asked which
 
     def record_shown(self, products: Iterable[Product]) -> None:
         """Call after each reply with the products it displayed."""
@@ -335,7 +345,16 @@ def update_context(state: SessionState, message: str, vocab: Vocabulary, act: st
     """Read one user message: update the session's carried constraints and topic, and say what to do. `act` is the
     dialogue-act classifier's reading (None: a search); what the message itself says can overrule it: a message
     with prices or the catalog's names in it is about products, a request about shown products with none shown
-    is a search."""
+    is a search, and the answer to the last turn's question about shown products continues that question."""
+    asked = state.awaiting_pick
+    ctx = _update(state, message, vocab, act)
+    state.last_kind = ctx.kind
+    # Asked once: an answer that still names no product ends the wait rather than asking the same again.
+    state.awaiting_pick = ctx.kind in ABOUT_SHOWN and not ctx.referenced and bool(state.shown) and not asked
+    return ctx
+
+
+def _update(state: SessionState, message: str, vocab: Vocabulary, act: str | None) -> TurnContext:
     state.constraints.currency = vocab.currency  # budgets are said in the shop's own currency
     text, notice = truncate(message)
     notices = [notice] if notice else []
@@ -344,6 +363,8 @@ def update_context(state: SessionState, message: str, vocab: Vocabulary, act: st
     injection = detect_injection(raw) or detect_injection(text)
     p = _parse(text, vocab, state)
     kind = _kind(act or "search", p, state, text, vocab)
+    if _answers_which(p, state, text):
+        kind = state.last_kind
     if p.invalid_prices:
         notices.append(f"I ignored the price {', '.join(repr(x) for x in p.invalid_prices[:3])}: a budget has to be "
                        f"at least ${MIN_PRICE:.2f} and at most ${MAX_PRICE:,.0f}.")
@@ -357,7 +378,7 @@ def update_context(state: SessionState, message: str, vocab: Vocabulary, act: st
         return TurnContext(state.constraints.copy(), intent, refs, mode, False, kind, notices, True)
     if kind == "ask_product" and p.detail and not refs:
         kind = "refine"  # "the one with heavy-duty" and none shown has it: the shopper is describing what they want
-    if kind in ("ask_product", "compare", "cart"):  # about products on screen: which ones, nothing else changes
+    if kind in ABOUT_SHOWN:  # about products on screen: which ones, nothing else changes
         refs = _about(kind, refs, state)
         state.last_referenced = refs or state.last_referenced
         op = "remove" if CART_REMOVE_RE.search(text.lower()) else "add"
@@ -366,7 +387,8 @@ def update_context(state: SessionState, message: str, vocab: Vocabulary, act: st
         return TurnContext(state.constraints.copy(), text, refs, mode, False, kind, notices)
     # A new request the catalog has no category for ("cloth diapers" after a speaker, in a shop without categories):
     # the classifier's reading decides, and the carried words of the last topic must not steer it.
-    asked_anew = act == "search" and mode is None and not p.category and bool(p.content) and bool(state.topic_texts)
+    asked_anew = act == "search" and mode is None and not p.category and bool(p.content) and bool(state.topic_texts) \
+        and not UNNAMED_RE.search(text.lower())
     new_topic = p.reset or bool(mode is None and p.category and state.topic and p.category.lower() != state.topic.lower()) \
         or bool(p.shift and mode is None and (p.category or p.content)) or asked_anew
     if new_topic:
@@ -406,6 +428,23 @@ def _kind(act: str, p: _Parsed, state: SessionState, text: str, vocab: Vocabular
     if act in NEEDS_SHOWN and not state.shown:
         return "cart" if act == "cart" else "search"  # nothing on screen: "add it" can only be declined
     return act
+
+
+def _answers_which(p: _Parsed, state: SessionState, text: str) -> bool:
+    """Whether the message re-aims the last turn's question, comparison or cart request at other shown products
+    rather than asking something new: "I mean the grey dress" (a correction, even naming another kind of product),
+    "yes" or "the maroon one and the light grey" right after the reply asked which product was meant, or a bare
+    description of products of the current kind right after a question about them. A question mark, a budget or a
+    new kind of product is a new request."""
+    if state.last_kind not in ABOUT_SHOWN or not state.shown or "?" in text or p.prices or p.relative:
+        return False
+    low = text.lower().replace("\u2019", "'").strip()
+    if CORRECTION_RE.match(low):
+        return True
+    if state.awaiting_pick and AGREE_RE.match(low):
+        return True
+    same_kind = not p.category or p.category.lower() == (state.topic or p.category).lower()
+    return bool(DESCRIPTION_RE.match(low)) and same_kind and (state.awaiting_pick or p.product_signal())
 
 
 def _about(kind: str, refs: list[Product], state: SessionState) -> list[Product]:

@@ -8,6 +8,9 @@ Sources (under --data) and the act each gets:
     customer-service-intents/bitext_customer_service_8k.csv   every utterance -> "service"
     clinc150/clinc150_train_val.json                          each intent -> its act in data/clinc150_acts.tsv
     esci-shopping-queries/esci_200_with_text.csv              every distinct query -> "search"
+    amazon-scientific/Scientific.text                         3,000 keyword queries cut from titles -> "search"
+                                                              (title_queries; training only, weight 0.3; skipped
+                                                              when the file is absent)
     assistant/dialogue/data/shop_utterances.jsonl             our own labelled shop messages (see data/README.md)
     assistant/dialogue/data/templates.jsonl + slots.json      our templates filled with our words (training only)
 SIMMC 2.1 is never read here: its licence (CC-BY-NC-SA) allows evaluation only (assistant/evaluation/dialogue.py).
@@ -25,6 +28,7 @@ import csv
 import hashlib
 import json
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,11 +45,14 @@ CLINC_TABLE = DATA / "clinc150_acts.tsv"
 BITEXT = "customer-service-intents/bitext_customer_service_8k.csv"
 CLINC = "clinc150/clinc150_train_val.json"
 ESCI = "esci-shopping-queries/esci_200_with_text.csv"
+TITLES = "amazon-scientific/Scientific.text"  # RecBole item texts: "title. categories. brand." after a tab
+TITLE_QUERIES = 3000  # keyword queries cut from product titles (training only)
 HELDOUT = {"bitext": 0.2, "esci": 0.5, "shop": 0.2}  # CLINC's held-out part is its own val split
 FILLS = 8  # generated messages per template
+TITLES_WEIGHT = 0.3  # a query cut from a title is not a shopper's own words
 # Each source's weight relative to a public row, before class balancing: our own messages are few but are the only
 # ones written for a shop chat, so they count more. Chosen with C on a split of the training parts only.
-SOURCE_WEIGHT = {"bitext": 1.0, "clinc": 1.0, "esci": 1.0, "shop": 10.0, "templates": 1.0}
+SOURCE_WEIGHT = {"bitext": 1.0, "clinc": 1.0, "esci": 1.0, "shop": 10.0, "templates": 1.0, "titles": TITLES_WEIGHT}
 C = 4.0  # inverse L2 strength
 TERSE_SOURCES = ("bitext", "clinc")  # sentences whose keyword forms are added to training (see _terse_rows)
 TERSE_WEIGHT = 0.1  # a derived row counts half a real one
@@ -127,6 +134,46 @@ def load_esci(data_dir: str | Path, seed: int = 0) -> Source:
     return Source("esci", queries, ["search"] * len(queries), _heldout(queries, HELDOUT["esci"], seed, "esci"))
 
 
+_TITLE_WORD = re.compile(r"[a-z][a-z'-]+")
+# Units and counts left over once the numbers are dropped ("8 ounce" -> "ounce"), and words a query never ends on.
+_NOT_QUERY_WORDS = frozenset("""mm cm ml oz ounce ounces lb lbs kg pcs pc pack packs count ct inch inches ft feet
+mil gauge qty set pair pairs""".split())
+_NOT_AT_ENDS = frozenset("of with for and the in to by on or from at per".split())
+
+
+def title_queries(titles: list[str], n: int, seed: int = 0) -> list[str]:
+    """Keyword queries cut from product titles, the way shoppers type them: 2-4 words of one comma-separated part,
+    most often ending where the part ends (where the product's own noun usually is), model numbers and sizes
+    dropped. ESCI has only 200 real queries; without more keyword searches from many products, a terse query
+    ("gas can nozzle replacement") read like the keyword forms of other-domain requests."""
+    rng = np.random.default_rng([seed, 11])
+    parts = [words for t in titles for part in t.lower().split(",")[:3]
+             if len(words := [w for w in _TITLE_WORD.findall(part) if w not in _NOT_QUERY_WORDS]) >= 2]
+    out, seen = [], set()
+    for i in rng.permutation(len(parts))[: n * 3]:
+        words = parts[i]
+        size = min(len(words), int(rng.integers(2, 5)))
+        end = len(words) if rng.random() < 0.6 else int(rng.integers(size, len(words) + 1))
+        query = " ".join(words[end - size:end])
+        if words[end - size] not in _NOT_AT_ENDS and words[end - 1] not in _NOT_AT_ENDS and query not in seen:
+            seen.add(query)
+            out.append(query)
+        if len(out) == n:
+            break
+    return out
+
+
+def load_titles(data_dir: str | Path, seed: int = 0, n: int = TITLE_QUERIES) -> Source | None:
+    """Searches cut from the Amazon Scientific product titles (title_queries), training only; None without the file."""
+    path = Path(data_dir) / TITLES
+    if not path.is_file():
+        return None
+    lines = path.read_text(encoding="utf-8").splitlines()[1:]
+    titles = [line.split("\t", 1)[1].split(". ")[0] for line in lines if "\t" in line]
+    queries = title_queries(titles, n, seed)
+    return Source("titles", queries, ["search"] * len(queries), np.zeros(len(queries), dtype=bool))
+
+
 def load_shop(path: str | Path = UTTERANCES, seed: int = 0) -> Source:
     """Our own utterances ({"text", "act"} a line), 20% held out (about 20% of every act)."""
     texts, acts = [], []
@@ -169,7 +216,8 @@ def load_sources(data_dir: str | Path, seed: int = 0, utterances: str | Path = U
                  templates: str | Path | None = TEMPLATES) -> list[Source]:
     """Every training source; `templates=None` leaves the generated messages out."""
     sources = [load_bitext(data_dir, seed), load_clinc(data_dir), load_esci(data_dir, seed), load_shop(utterances, seed)]
-    return sources + ([generate(seed, templates)] if templates else [])
+    titles = load_titles(data_dir, seed)
+    return sources + ([titles] if titles else []) + ([generate(seed, templates)] if templates else [])
 
 
 def default_cache_dir() -> Path:

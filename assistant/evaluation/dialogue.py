@@ -114,6 +114,8 @@ def measure(classifier: ActClassifier, data_dir: str | Path, seed: int = 0, cach
     """Every measure of the module docstring for one head (held-out parts fixed by `seed`)."""
     sets = {}
     for source in load_sources(data_dir, seed, templates=None):  # generated messages are never held out
+        if not source.heldout.any():  # queries cut from titles: training only
+            continue
         texts, gold = source.part(True)
         shown = source.name == "shop"  # our own utterances: mid-conversation (see the module docstring)
         sets[source.name] = {**_scores(gold, _predict(classifier, texts, shown, cache_dir)), "shown": shown}

@@ -186,3 +186,24 @@ def test_keyword_forms_drop_the_words_of_a_sentence():
     rows = _terse_rows([(["what's the weather like tomorrow?", "weather like tomorrow", "where is my order"],
                          ["out_of_scope", "out_of_scope", "service"])])
     assert rows == [("weather like tomorrow", "out_of_scope"), ("order", "service")]
+
+
+def test_title_queries_are_keyword_searches_cut_from_titles():
+    from assistant.dialogue.train_acts import title_queries
+
+    titles = ["Gorilla Original Gorilla Glue, Waterproof Polyurethane Glue, 8 ounce Bottle, Brown",
+              "DEWALT DW4524 4-1/2-Inch by 1/4-Inch Concrete/Masonry Grinding Wheel",
+              "Scotch Super 33+ Vinyl Electrical Tape, 3/4 in x 66 ft, Black"] * 5
+    queries = title_queries(titles, 20, seed=0)
+    assert queries == title_queries(titles, 20, seed=0) and len(queries) == len(set(queries)) > 3
+    words = {w for t in titles for w in t.lower().replace(",", " ").split()}
+    for q in queries:
+        parts = q.split()
+        assert 2 <= len(parts) <= 4 and all(p in words or p in " ".join(titles).lower() for p in parts)
+        assert parts[0] not in ("of", "by", "x") and parts[-1] not in ("of", "by", "ounce", "ft", "in")
+
+
+def test_without_the_titles_file_there_is_no_titles_source(tmp_path):
+    from assistant.dialogue.train_acts import load_titles
+
+    assert load_titles(tmp_path) is None

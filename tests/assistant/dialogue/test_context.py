@@ -373,3 +373,53 @@ def test_speed_under_two_ms_per_message(vocab):
         for message in messages:
             update_context(state, message, vocab)
     assert (time.perf_counter() - start) / (20 * len(messages)) < 0.002
+
+
+def test_an_answer_to_which_one_continues_the_question(vocab):
+    state = SessionState()
+    update_context(state, "jackets under 100", vocab)
+    state.record_shown(SHOWN)
+    ask = update_context(state, "what is the jacket made of?", vocab, act="ask_product")
+    assert ask.kind == "ask_product" and ask.referenced == [] and state.awaiting_pick  # the reply asks which
+    pick = update_context(state, "the red one", vocab, act="refine")  # a bare description: the answer
+    assert pick.kind == "ask_product" and [p.id for p in pick.referenced] == ["J2"] and not state.awaiting_pick
+    fixed = update_context(state, "I mean the olive one", vocab, act="search")  # a correction re-aims it
+    assert fixed.kind == "ask_product" and [p.id for p in fixed.referenced] == ["J3"]
+    asked = update_context(state, "the olive one in a larger size?", vocab, act="refine")  # a question of its own
+    assert asked.kind == "refine"
+
+
+def test_a_cart_request_answered_by_yes_after_which_one(vocab):
+    state = SessionState()
+    update_context(state, "jackets", vocab)
+    state.record_shown(SHOWN)
+    assert update_context(state, "add the jacket please", vocab, act="cart").referenced == []
+    assert update_context(state, "yes", vocab, act="smalltalk").kind == "cart"
+    assert update_context(state, "yes", vocab, act="smalltalk").kind == "smalltalk"  # nothing asked any more
+
+
+def test_a_description_after_a_search_is_not_a_pick(vocab):
+    state = SessionState()
+    update_context(state, "jackets", vocab)
+    state.record_shown(SHOWN)
+    assert update_context(state, "the red one", vocab, act="refine").kind == "refine"
+    assert update_context(state, "thanks", vocab, act="smalltalk").kind == "smalltalk"
+
+
+@pytest.mark.parametrize("message", ["any other suggestions?", "anything else for my search?", "more options?"])
+def test_asking_for_more_of_the_same_is_a_refinement(vocab, message):
+    state = SessionState()
+    update_context(state, "waterproof jackets under 100", vocab)
+    state.record_shown(SHOWN)
+    t = update_context(state, message, vocab, act="search")
+    assert t.kind == "refine" and not t.new_topic and t.constraints.max_price == 100.0
+
+
+def test_anything_with_a_feature_keeps_the_kind_of_product(vocab):
+    state = SessionState()
+    update_context(state, "jackets under 100", vocab)
+    state.record_shown(SHOWN)
+    t = update_context(state, "do you have anything with a detachable hood?", vocab, act="search")
+    assert t.kind == "refine" and not t.new_topic and t.constraints.category and t.constraints.max_price == 100.0
+    other = update_context(state, "do you have cloth diapers?", vocab, act="search")  # a new need, no category
+    assert other.new_topic
