@@ -134,7 +134,7 @@ class Assistant:
                                          policy_snippets=snippets, kind=ctx.kind, notices=notices, actions=actions,
                                          contact=self.config.contact)
         yield ProductsEvent(ranked, ctx.kind, no_match, ctx.constraints.describe(), notices, snippets, actions)
-        reply, verdict = yield from self._reply(facts, message, session)
+        reply, verdict = yield from self._reply(facts, ctx.question or message, session)
         if ctx.kind in ("search", "refine"):  # asking about, comparing or buying one keeps the list on screen
             state.record_shown([r.product for r in ranked])
         keep = max(0, self.config.history_turns)  # the reply model never reads more than this
@@ -149,7 +149,8 @@ class Assistant:
         sees it: the first sentence shows after a fraction of the generation time, and no ungrounded sentence is
         ever shown. When a sentence fails, generation stops and the template reply replaces the whole turn:
         a ReplaceEvent when some text was already shown, plain tokens otherwise."""
-        if isinstance(self.backend, TemplateBackend) or facts.kind in TEMPLATE_ONLY:
+        which = facts.kind in ("ask_product", "compare") and not facts.products  # "which product do you mean?"
+        if isinstance(self.backend, TemplateBackend) or facts.kind in TEMPLATE_ONLY or which:
             text = self.template.reply(facts, message)
             for chunk in word_chunks(text):
                 yield TokenEvent(chunk)

@@ -144,7 +144,7 @@ def session_from_json(text: str | bytes) -> Session:
     state = SessionState(constraints=Constraints(**{k: v for k, v in s["constraints"].items() if k in known}),
                          topic_texts=list(s["topic_texts"]), shown=[Product.from_dict(p) for p in s["shown"]],
                          topic=s["topic"], last_referenced=[Product.from_dict(p) for p in s["last_referenced"]],
-                         last_kind=s.get("last_kind"), awaiting_pick=bool(s.get("awaiting_pick")))
+                         last_kind=s.get("last_kind"), awaiting_pick=str(s.get("awaiting_pick") or ""))
     return Session(state, list(data["history"]), set(data["user_ids"]))
 
 

@@ -113,7 +113,7 @@ class SessionState:
     topic: str | None = None  # the current topic's category
     last_referenced: list[Product] = field(default_factory=list)
     last_kind: str | None = None  # the last turn's act: "I mean the grey one" re-aims it
-    awaiting_pick: bool = False  # the last turn was about shown products but named none: the reply asked which
+    awaiting_pick: str = ""  # the last message when it was about shown products but named none: the reply asked which
 
     def record_shown(self, products: Iterable[Product]) -> None:
         """Call after each reply with the products it displayed."""
@@ -136,6 +136,7 @@ class TurnContext:
     notices: list[str] = field(default_factory=list)
     injection: bool = False
     cart_op: str = "add"  # for a cart request: "add" or "remove"
+    question: str = ""  # what the reply answers: the message, or the question a pick answers plus the pick
 
     def filters(self) -> SearchFilters:
         """The hard constraints, leaving out the referenced products when asking for similar ones."""
@@ -350,7 +351,8 @@ def update_context(state: SessionState, message: str, vocab: Vocabulary, act: st
     ctx = _update(state, message, vocab, act)
     state.last_kind = ctx.kind
     # Asked once: an answer that still names no product ends the wait rather than asking the same again.
-    state.awaiting_pick = ctx.kind in ABOUT_SHOWN and not ctx.referenced and bool(state.shown) and not asked
+    waiting = ctx.kind in ABOUT_SHOWN and not ctx.referenced and bool(state.shown) and not asked
+    state.awaiting_pick = ctx.question if waiting else ""
     return ctx
 
 
@@ -363,8 +365,10 @@ def _update(state: SessionState, message: str, vocab: Vocabulary, act: str | Non
     injection = detect_injection(raw) or detect_injection(text)
     p = _parse(text, vocab, state)
     kind = _kind(act or "search", p, state, text, vocab)
+    question = text
     if _answers_which(p, state, text):
         kind = state.last_kind
+        question = f"{state.awaiting_pick} {text}".strip()  # "what is it made of? the grey one"
     if p.invalid_prices:
         notices.append(f"I ignored the price {', '.join(repr(x) for x in p.invalid_prices[:3])}: a budget has to be "
                        f"at least ${MIN_PRICE:.2f} and at most ${MAX_PRICE:,.0f}.")
@@ -382,7 +386,7 @@ def _update(state: SessionState, message: str, vocab: Vocabulary, act: str | Non
         refs = _about(kind, refs, state)
         state.last_referenced = refs or state.last_referenced
         op = "remove" if CART_REMOVE_RE.search(text.lower()) else "add"
-        return TurnContext(state.constraints.copy(), text, refs, "detail", False, kind, notices, False, op)
+        return TurnContext(state.constraints.copy(), text, refs, "detail", False, kind, notices, False, op, question)
     if kind not in ("search", "refine"):  # the question itself is what to look up (in the policies, for service)
         return TurnContext(state.constraints.copy(), text, refs, mode, False, kind, notices)
     # A new request the catalog has no category for ("cloth diapers" after a speaker, in a shop without categories):

@@ -160,7 +160,7 @@ class PrefixBackend(SentenceBackend):
     supports_prefix = True
 
     def stream(self, messages, facts, prefix=""):
-        self.prefix = prefix
+        self.prefix, self.messages = prefix, messages
         yield from super().stream(messages, facts, prefix)
 
 
@@ -178,6 +178,19 @@ def test_a_prefix_backend_gets_the_grounded_lead_shown_before_it_generates(demo_
     assert backend.prefix.startswith("Here are") and products[0].product.brand in backend.prefix
     assert done.grounded and done.reply == backend.prefix + " Both are great in the rain."
     assert done.reply == "".join(e.text for e in events if e.type == "token")
+
+
+def test_a_pick_after_which_one_is_answered_from_the_product_with_the_question_it_answers(demo_shop, acts):
+    _, index, _ = demo_shop
+    backend = PrefixBackend(["What can I help you with today?"])
+    assistant = Assistant(index, backend=backend, acts=acts)
+    first = assistant.chat("pick", "waterproof hiking jacket under $100").products[0].product
+    assert "Which product do you mean?" in assistant.chat("pick", "what is the jacket made of?").reply
+    turn = assistant.chat("pick", "I mean the first one")
+    assert turn.kind == "ask_product" and [r.product.id for r in turn.products] == [first.id]
+    assert turn.reply.startswith(backend.prefix) and f"${first.price:.2f}" in backend.prefix  # its facts lead
+    prompt = backend.messages[-1]["content"]
+    assert "what is the jacket made of?" in prompt and "I mean the first one" in prompt
 
 
 def test_a_real_local_model_through_the_pipeline_never_shows_an_unverified_sentence(demo_shop):

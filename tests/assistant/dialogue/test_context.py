@@ -383,6 +383,7 @@ def test_an_answer_to_which_one_continues_the_question(vocab):
     assert ask.kind == "ask_product" and ask.referenced == [] and state.awaiting_pick  # the reply asks which
     pick = update_context(state, "the red one", vocab, act="refine")  # a bare description: the answer
     assert pick.kind == "ask_product" and [p.id for p in pick.referenced] == ["J2"] and not state.awaiting_pick
+    assert pick.question == "what is the jacket made of? the red one"  # what the reply model is asked to answer
     fixed = update_context(state, "I mean the olive one", vocab, act="search")  # a correction re-aims it
     assert fixed.kind == "ask_product" and [p.id for p in fixed.referenced] == ["J3"]
     asked = update_context(state, "the olive one in a larger size?", vocab, act="refine")  # a question of its own
