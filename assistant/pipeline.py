@@ -203,8 +203,12 @@ class Assistant:
         return text, Verdict(False, problems)
 
     def _cart(self, session_id: str, user_id: str | None, product_id: str, op: str) -> dict:
+        kind = "remove_from_cart" if op == "remove" else "add_to_cart"
+        if op == "add" and self.on_cart is not None and product_id in self.sessions.cart(session_id):
+            # The cart holds one of each product: "make that two" must not be told it was added again.
+            return {"type": kind, "product_id": product_id, "ok": True, "already": True}
         done = self.on_cart(session_id, user_id, product_id, op) if self.on_cart is not None else False
-        return {"type": "remove_from_cart" if op == "remove" else "add_to_cart", "product_id": product_id, "ok": done}
+        return {"type": kind, "product_id": product_id, "ok": done}
 
     def policy_snippets(self, question: str) -> list[dict[str, str]]:
         """The sentences of the shop's policies that answer the question, from the one policy that holds them (named

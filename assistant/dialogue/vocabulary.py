@@ -316,7 +316,9 @@ def _collect(products: Iterable[Product]) -> dict[str, Any]:
         values = []
         for key, value in p.attributes.items():
             if str(value).strip().lower() in ("yes", "true"):  # "waterproof: yes" makes "waterproof" a feature
-                seen["flags"].add(str(key).replace("_", " ").lower())
+                flag = str(key).replace("_", " ").lower()
+                seen["flags"].add(flag)
+                values.append(flag)  # and a word the catalog uses: "anything with a hood?" is not unknown
             values.append(str(value))
         text = " ".join([p.title, p.brand, *p.tags, *values]).lower()
         found = set(TEXT_WORD_RE.findall(text))

@@ -146,6 +146,8 @@ class TemplateBackend:
                 parts.append(f"I couldn't change the cart for {name}.")
             elif action.get("type") == "remove_from_cart":
                 parts.append(f"Removed {name} from your cart.")
+            elif action.get("already"):
+                parts.append(f"{name} is already in your cart; I can't change quantities here.")
             else:
                 price = next((p.price_text for p in facts.products if p.id == action.get("product_id")), "")
                 parts.append(f"Added {name}{f' ({price})' if price else ''} to your cart.")

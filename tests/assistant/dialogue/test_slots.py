@@ -352,3 +352,12 @@ def test_budgets_are_said_in_the_catalogs_currency():
     assert update_context(state, "jumpers under £50", vocab, act="search").constraints.describe() == "jumpers, under £50"
     turn = update_context(state, "scarves instead", vocab, act="search")  # a new topic keeps the currency
     assert turn.constraints.describe() == "scarves, under £50"
+
+
+def test_a_yes_no_attribute_name_is_a_word_the_catalog_uses():
+    from assistant.dialogue.vocabulary import Vocabulary
+    from catalog.schema import Product
+
+    vocab = Vocabulary.from_products([Product(id="1", title="Trail Jacket", category="Jackets", price=50.0,
+                                              attributes={"hood": "yes", "colour": "Red"})])
+    assert vocab.unknown(["hood"]) == [] and vocab.unknown(["zipper"]) == ["zipper"]

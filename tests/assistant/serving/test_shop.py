@@ -97,3 +97,13 @@ def test_cart_add_remove_and_recommendations_skip_out_of_stock(shop):
     assert shop.unavailable  # the demo has products out of stock ...
     recommended = {shop.recommender.id_to_index[p.id] for p, _ in shop.recommend(user, k=50)}
     assert not recommended & shop.unavailable  # ... and none is ever recommended
+
+
+def test_asking_for_a_second_one_of_a_product_in_the_cart_says_so(shop):
+    session = "test-shop-cart-twice"
+    shop.chat(session, "waterproof hiking jacket under $100")
+    added = shop.chat(session, "add the first one to my cart")
+    assert added.kind == "cart" and added.actions[0]["ok"] and not added.actions[0].get("already")
+    again = shop.chat(session, "make that two")
+    assert again.kind == "cart" and again.actions[0].get("already") and "already in your cart" in again.reply
+    assert len(shop.cart(session, None)) == 1  # nothing claimed that did not happen
