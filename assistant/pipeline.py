@@ -53,7 +53,9 @@ class AssistantConfig:
 
 
 CartAction = Callable[[str, "str | None", str, str], bool]  # (session, user, product id, "add" | "remove") -> done
-TEMPLATE_ONLY = frozenset({"smalltalk", "out_of_scope", "cart"})  # one-line answers: no model, nothing to invent
+# One-line answers, and comparisons: a side-by-side is the facts themselves, and the default model's own comparisons
+# ("it is heavier than ...", "compared twice before") claimed what no fact says while naming real products.
+TEMPLATE_ONLY = frozenset({"smalltalk", "out_of_scope", "cart", "compare"})
 
 
 class Assistant:
@@ -149,7 +151,7 @@ class Assistant:
         sees it: the first sentence shows after a fraction of the generation time, and no ungrounded sentence is
         ever shown. When a sentence fails, generation stops and the template reply replaces the whole turn:
         a ReplaceEvent when some text was already shown, plain tokens otherwise."""
-        which = facts.kind in ("ask_product", "compare") and not facts.products  # "which product do you mean?"
+        which = facts.kind == "ask_product" and not facts.products  # "which product do you mean?"
         if isinstance(self.backend, TemplateBackend) or facts.kind in TEMPLATE_ONLY or which:
             text = self.template.reply(facts, message)
             for chunk in word_chunks(text):

@@ -382,6 +382,8 @@ def _update(state: SessionState, message: str, vocab: Vocabulary, act: str | Non
         return TurnContext(state.constraints.copy(), intent, refs, mode, False, kind, notices, True)
     if kind == "ask_product" and p.detail and not refs:
         kind = "refine"  # "the one with heavy-duty" and none shown has it: the shopper is describing what they want
+    if kind == "ask_product" and refs and p.variant and (p.colour or p.size):
+        kind = "refine"  # "does it come in blue?": show that product's blue ones (or say there are none)
     if kind in ABOUT_SHOWN:  # about products on screen: which ones, nothing else changes
         refs = _about(kind, refs, state)
         state.last_referenced = refs or state.last_referenced

@@ -70,7 +70,7 @@ class TemplateBackend:
             return self._service(facts)[0]
         if facts.kind in ("search", "refine") and facts.products:
             return self._products(facts)[0]
-        if facts.products and (facts.kind == "ask_product" or (facts.kind == "compare" and len(facts.products) < 2)):
+        if facts.products and facts.kind == "ask_product":
             return self._ask(facts)[0]  # the product's own facts first: the reply is about that product
         return ""
 

@@ -424,3 +424,14 @@ def test_anything_with_a_feature_keeps_the_kind_of_product(vocab):
     assert t.kind == "refine" and not t.new_topic and t.constraints.category and t.constraints.max_price == 100.0
     other = update_context(state, "do you have cloth diapers?", vocab, act="search")  # a new need, no category
     assert other.new_topic
+
+
+def test_does_it_come_in_a_colour_shows_that_products_variants(vocab):
+    state = SessionState()
+    update_context(state, "jackets under 100", vocab)
+    state.record_shown(SHOWN)
+    update_context(state, "tell me more about the second one", vocab, act="ask_product")
+    t = update_context(state, "does it come in blue?", vocab, act="ask_product")
+    assert t.kind == "refine" and t.reference_mode == "variant" and [p.id for p in t.referenced] == ["J2"]
+    assert t.constraints.colour and t.constraints.colour.lower() == "blue" and SHOWN[1].title in t.intent_text
+    assert update_context(state, "is it waterproof?", vocab, act="ask_product").kind == "ask_product"
