@@ -163,7 +163,7 @@ SIZE_NUMBER_RE = re.compile(r"\bsize\s*:?\s*(?P<n>\d{1,2}(?:\.5)?)\b(?!\s*(?:ml|
 VOLUME_RE = re.compile(r"(?<![\w.])(?P<n>\d+(?:\.\d+)?)\s*(?P<u>ml|l|litres?|liters?)\b")  # "30ml", "1 litre"
 _LETTERS = r"xxs|xs|s|m|l|xl|xxl|xxxl|extra[- ]small|x-small|extra[- ]large|x-large|small|medium|large"
 # A bare "M" is a size only after a cue: "size M", "in M", "in a medium", "M size"; not "I'm" or "L-shaped".
-LETTER_SIZE_RES = [re.compile(rf"\b(?:size|sz)\s*:?\s*(?P<s>{_LETTERS})\b(?![-'])"),
+LETTER_SIZE_RES = [re.compile(rf"\b(?:size|sz)(?:\s*:\s*|\s+)(?P<s>{_LETTERS})\b(?![-'])"),  # not "sizes" as "size S"
                    re.compile(rf"\bin\s+(?:an?\s+|size\s+)?(?P<s>{_LETTERS})\b(?![-'])"),
                    re.compile(rf"\b(?:an?\s+)?(?P<s>{_LETTERS})\s+size\b"),
                    re.compile(r"(?<![\w-])(?P<s>xxs|xs|xl|xxl|xxxl)\b(?![-'])")]

@@ -290,3 +290,8 @@ def test_only_a_thing_the_catalog_never_names_gets_a_notice(vocab, message, word
     """The last content word is usually what is asked for; a count ("for two", "4 people") never is."""
     notices = [n for n in _turn(vocab, message).notices if n.startswith("No product here mentions")]
     assert notices == ([f"No product here mentions {word!r}; these are the closest I found."] if word else [])
+
+
+@pytest.mark.parametrize("message", ["what sizes does it come in?", "which sizes are there?"])
+def test_the_word_sizes_is_not_size_s(vocab, message):
+    assert _turn(vocab, message).constraints.size is None
