@@ -76,6 +76,13 @@ def test_after_sales_answers_from_the_policies(assistant):
     assert "30 days" in out.reply
 
 
+@pytest.mark.parametrize("message", ["the tent I bought arrived with a snapped pole",
+                                     "my headphones stopped charging after 3 months, what can I do?"])
+def test_a_broken_product_gets_the_damaged_items_policy(assistant, message):
+    out = assistant.chat("broken", message)
+    assert out.kind == "service" and not out.products and "Report a problem" in out.reply
+
+
 def test_off_topic_gets_a_redirect_and_sessions_are_isolated(assistant):
     assistant.chat("a", "running shoes under $60")
     out = assistant.chat("b", "what's the weather tomorrow?")
