@@ -439,9 +439,9 @@ def _kind(act: str, p: _Parsed, state: SessionState, text: str, vocab: Vocabular
 def _answers_which(p: _Parsed, state: SessionState, text: str) -> bool:
     """Whether the message re-aims the last turn's question, comparison or cart request at other shown products
     rather than asking something new: "I mean the grey dress" (a correction, even naming another kind of product),
-    "yes" or "the maroon one and the light grey" right after the reply asked which product was meant, or a bare
-    description of products of the current kind right after a question about them. A question mark, a budget or a
-    new kind of product is a new request."""
+    or "yes" or "the maroon one and the light grey" right after the reply asked which product was meant. A question
+    mark, a budget or a new kind of product is a new request. Without that question, "the waterproof ones" after
+    "add it to my cart" is a refinement, never a second cart request."""
     if state.last_kind not in ABOUT_SHOWN or not state.shown or "?" in text or p.prices or p.relative:
         return False
     low = text.lower().replace("\u2019", "'").strip()
@@ -450,7 +450,7 @@ def _answers_which(p: _Parsed, state: SessionState, text: str) -> bool:
     if state.awaiting_pick and AGREE_RE.match(low):
         return True
     same_kind = not p.category or p.category.lower() == (state.topic or p.category).lower()
-    return bool(DESCRIPTION_RE.match(low)) and same_kind and (state.awaiting_pick or p.product_signal())
+    return bool(state.awaiting_pick and DESCRIPTION_RE.match(low)) and same_kind
 
 
 def _about(kind: str, refs: list[Product], state: SessionState) -> list[Product]:

@@ -435,3 +435,11 @@ def test_does_it_come_in_a_colour_shows_that_products_variants(vocab):
     assert t.kind == "refine" and t.reference_mode == "variant" and [p.id for p in t.referenced] == ["J2"]
     assert t.constraints.colour and t.constraints.colour.lower() == "blue" and SHOWN[1].title in t.intent_text
     assert update_context(state, "is it waterproof?", vocab, act="ask_product").kind == "ask_product"
+
+
+def test_a_description_after_a_cart_request_is_not_another_cart_request(vocab):
+    state = SessionState()
+    update_context(state, "jackets", vocab)
+    state.record_shown(SHOWN)
+    assert update_context(state, "add the first one to my cart", vocab, act="cart").kind == "cart"
+    assert update_context(state, "the red ones", vocab, act="refine").kind == "refine"
