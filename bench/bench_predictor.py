@@ -50,8 +50,8 @@ def main() -> int:
         CrossEncoderPredictor,
         FeaturePredictor,
         context_text,
+        rerank_candidates,
         rerank_top,
-        top_candidates,
     )
     from assistant.recsys.train import candidate_groups
     from catalog.embed import resolve_model_path
@@ -100,7 +100,7 @@ def main() -> int:
         for r in bench_rows:
             t0 = time.perf_counter()
             scores = rec.score_all(hist(r))
-            top = top_candidates(scores, 50)
+            top = rerank_candidates(scores, hist(r), predictor, 50)  # + the sequence predictor's own additions
             t1 = time.perf_counter()
             pred = predictor.score(hist(r), top)
             if args.device.startswith("cuda"):
@@ -110,7 +110,7 @@ def main() -> int:
             t3 = time.perf_counter()
             score_t.append(t2 - t1)
             total_t.append((t1 - t0) + (t3 - t1))
-        print(f"  {name:<14} [{detail}] predictor.score(50): {percentiles(score_t)}")
+        print(f"  {name:<14} [{detail}] predictor.score({len(top)}): {percentiles(score_t)}")
         print(f"  {'':<14} hybrid scoring + re-rank end to end: {percentiles(total_t)}")
 
     if ce is None:

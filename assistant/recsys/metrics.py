@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from assistant.recsys.data import LeaveOneOutRow
-from assistant.recsys.predictor import Predictor, rerank_top, top_candidates
+from assistant.recsys.predictor import Predictor, rerank_candidates, rerank_top
 
 ALPHA_GRID = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
@@ -77,8 +77,7 @@ def predictor_ranks(recommender, rows: Sequence[LeaveOneOutRow], predictor: Pred
     for n, row in enumerate(rows):
         scores = hybrid_scores(recommender, row, pad)
         hist = row.typed_history()
-        top = top_candidates(scores, min(top_n, int(np.isfinite(scores).sum())))
-        pred = predictor.score(hist, top)
+        pred = predictor.score(hist, rerank_candidates(scores, hist, predictor, top_n))
         for a in alphas:
             ranks[a][n] = ranks_from_scores(rerank_top(scores, hist, predictor, top_n, a, predictor_scores=pred), row.target)
         if log and n and n % 500 == 0:

@@ -50,13 +50,15 @@ def zscore(x: np.ndarray) -> np.ndarray:
 def rerank_top(scores: np.ndarray, history: Sequence, predictor, top_n: int = 50, alpha: float = 1.0,
                predictor_scores: np.ndarray | None = None) -> np.ndarray:
     """Scores over all items where the hybrid's top_n are re-ordered by alpha * z(predictor) + (1 - alpha) *
-    z(hybrid) (ties by the hybrid) and lifted above every other item; the others keep their hybrid scores. predictor_scores (for the
-    top_n in descending hybrid order) skips the predictor call when the caller already has them."""
+    z(hybrid) (ties by the hybrid) and lifted above every other item; the others keep their hybrid scores. A
+    predictor with `expand_candidates(history, top, scores)` may add items to the re-ordered list (see
+    rerank_candidates). predictor_scores (for rerank_candidates' list, in its order) skips the predictor call when the
+    caller already has them."""
     scores = np.asarray(scores, dtype=np.float64).copy()
     n = min(top_n, int(np.isfinite(scores).sum()))
     if n == 0:
         return scores
-    top = top_candidates(scores, n)
+    top = rerank_candidates(scores, history, predictor, n)
     pred = predictor.score(history, top) if predictor_scores is None else predictor_scores
     pred = np.asarray(pred, dtype=np.float64)
     if pred.shape != top.shape or not np.all(np.isfinite(pred)):
@@ -69,6 +71,14 @@ def rerank_top(scores: np.ndarray, history: Sequence, predictor, top_n: int = 50
     rest_max = float(rest.max()) if rest.size and np.isfinite(rest.max()) else 0.0
     scores[top] = rest_max + 1.0 + (blended - blended.min())
     return scores
+
+
+def rerank_candidates(scores: np.ndarray, history: Sequence, predictor, top_n: int = 50) -> np.ndarray:
+    """The list rerank_top re-orders: the hybrid's top_n (best first), then any items the predictor adds itself
+    (`expand_candidates(history, top, scores)`, e.g. the sequence predictor's own best guesses)."""
+    top = top_candidates(scores, min(top_n, int(np.isfinite(scores).sum())))
+    expand = getattr(predictor, "expand_candidates", None)
+    return top if expand is None or not len(top) else np.asarray(expand(history, top, scores), dtype=np.int64)
 
 
 def fit_purchase_classifier(X: np.ndarray, y: np.ndarray, who: str, started: float, **params):

@@ -4,8 +4,12 @@ The command line is `python -m assistant.train predictor --kind sequence --data 
 1. The hybrid is fit on train and its blend tuned on validation users (as the evaluation does), saved beside.
 2. The next-item transformer is trained on every user's train sequence (full softmax at each position), early
    stopping on NDCG@10 of a sample of validation rows.
-3. Each validation row (history -> next purchase, never a test row) gives the hybrid's top 50 with 0/1 labels and
-   the predictor's features. The gradient-boosted re-ranker is cross-fitted over two halves of the validation
+3. Each validation row (history -> next purchase, never a test row) gives the hybrid's top 50 plus the
+   transformer's own top 20 outside it (the list rerank_top re-orders) with 0/1 labels and the predictor's features.
+   With `nested_rows`, every user's last train step gives one more row the same way, one step earlier: a hybrid
+   fit on train without each user's last train step (the "nested" split, the blend weights tuned above) and a
+   transformer trained on those sequences for the early-stopped epoch count; these rows only add training rows
+   to the re-ranker (split by user like the validation rows), every number below is measured on validation rows. The gradient-boosted re-ranker is cross-fitted over two halves of the validation
    users: out-of-fold scores give the validation AUC, NDCG@10 and the blend alpha, so no number is measured on
    rows its model was fit on. The saved re-ranker is then fit on all validation rows.
 4. The transformer is refit on train + valid sequences (shop data: every sequence) for the epoch count early
@@ -25,9 +29,9 @@ import numpy as np
 from assistant.recsys.build import build_recommender, save_weights
 from assistant.recsys.data import DatasetError, LeaveOneOutDataset, is_shop_dir, item_vectors, load_dataset, sample_rows
 from assistant.recsys.metrics import ALPHA_GRID
-from assistant.recsys.predictor import zscore
+from assistant.recsys.predictor import rerank_candidates, zscore
 from assistant.recsys.seq_predictor import SEQUENCE_DIR, SequencePredictor
-from assistant.recsys.train import candidate_groups, classification_metrics
+from assistant.recsys.train import classification_metrics, last_train_rows
 from assistant.recsys.transformer import TransformerConfig, TransformerSeqModel
 
 
@@ -38,6 +42,8 @@ class SequenceTrainConfig:
     tune_users: int = 2000  # validation rows that tune the hybrid's blend weights (the evaluation's default)
     early_stop_users: int = 2000  # validation rows whose NDCG@10 stops the transformer
     top_n: int = 50
+    extra_candidates: int = 20  # the transformer's own best items outside the hybrid's top_n join the list
+    nested_rows: bool = True  # re-ranker training rows also from each user's last train step (see step 3)
     transformer: TransformerConfig = field(default_factory=TransformerConfig)
     cache_dir: str | None = None
     progress: bool = True
@@ -74,15 +80,54 @@ def blended_metrics(groups: list, pred: list[np.ndarray], alpha: float) -> dict[
     return {"ndcg@10": float(gains.mean()), "hr@10": float(hits.mean()), "n": len(groups)}
 
 
-def _cross_fit(seq, full, meta, rows, groups, X, seed: int):
+def candidate_lists(sp: SequencePredictor, contexts: list[tuple[list, int]], top_n: int, padding: set[int]) -> list:
+    """For each (typed history, target): the list rerank_top re-orders (the hybrid's top_n, then the predictor's
+    additions), its 0/1 labels and the target."""
+    pad = np.array(sorted(padding), dtype=np.int64)
+    groups = []
+    for hist, target in contexts:
+        s = sp.base.recommender.score_all(hist).astype(np.float64)
+        if pad.size:
+            s[pad] = -np.inf
+        cand = rerank_candidates(s, hist, sp, top_n)
+        groups.append((hist, cand, (cand == target).astype(np.int64), target))
+    return groups
+
+
+def _features(sp: SequencePredictor, contexts: list[tuple[list, int]], cfg: SequenceTrainConfig, padding: set[int]):
+    """(groups with the hybrid's scores of each list appended, feature rows per group)."""
+    groups = candidate_lists(sp, contexts, cfg.top_n, padding)
+    X = [sp.features(g[0], g[1]) for g in groups]
+    hyb = [x[:, sp.base.feature_names().index("blend")] for x in X]
+    return [g + (h,) for g, h in zip(groups, hyb)], X
+
+
+def nested_rows(data: LeaveOneOutDataset, vectors, meta, weights: dict, tcfg: TransformerConfig, epochs: int,
+                cfg: SequenceTrainConfig) -> tuple[list, list, list]:
+    """(rows, groups, features) one step earlier than validation: each user's last train step, scored by a hybrid
+    and a transformer that never saw it (step 3 of the module docstring)."""
+    rec = build_recommender(data.interactions("nested"), vectors, meta, data.item_ids, weights)
+    seqs = [s[:-1] for s in data.train_sequences().values() if len(s) > 2]
+    seq = TransformerSeqModel(tcfg, vectors).fit(seqs, epochs=max(epochs, 1))
+    sp = SequencePredictor(seq, rec, meta, extra_candidates=cfg.extra_candidates)
+    rows = list(last_train_rows(data).values())
+    groups, X = _features(sp, [(r.typed_history(), r.target) for r in rows], cfg, data.padding)
+    return rows, groups, X
+
+
+def _cross_fit(seq, full, meta, rows, groups, X, seed: int, extra: tuple[list, list, list] = ([], [], [])):
     """Out-of-fold re-ranker scores over two halves of the validation users: AUC, the alpha curve, NDCG@10 of the
-    hybrid and the blend, and (per half) the blend with alpha tuned on the other half."""
+    hybrid and the blend, and (per half) the blend with alpha tuned on the other half. extra: more training rows
+    (nested_rows), each used only by the half-model that does not score its user."""
     folds = np.array([_fold(r.user, seed) for r in rows])
+    extra_folds = np.array([_fold(r.user, seed) for r in extra[0]])
     oof: list[np.ndarray] = [np.zeros(0)] * len(groups)
     for f in (0, 1):
         fit = [n for n in range(len(groups)) if folds[n] != f and groups[n][2].any()]
+        more = [n for n in range(len(extra[1])) if extra_folds[n] != f and extra[1][n][2].any()]
         part = SequencePredictor(seq, full, meta, seed=seed).fit_features(
-            np.vstack([X[n] for n in fit]), np.concatenate([groups[n][2] for n in fit]))
+            np.vstack([X[n] for n in fit] + [extra[2][n] for n in more]),
+            np.concatenate([groups[n][2] for n in fit] + [extra[1][n][2] for n in more]))
         for n in np.flatnonzero(folds == f):
             oof[n] = part.predict_features(X[n])
     val = classification_metrics(np.concatenate(oof), np.concatenate([g[2] for g in groups]))
@@ -131,18 +176,22 @@ def run_sequence_predictor(cfg: SequenceTrainConfig, log: Callable[[str], None] 
         f"({timing['transformer_s']:.0f} s)")
 
     t = time.perf_counter()
-    groups = candidate_groups(full, [(r.typed_history(), r.target) for r in rows], cfg.top_n, data.padding,
-                              progress=cfg.progress)
-    sp = SequencePredictor(seq, full, meta, seed=cfg.seed)
-    X = [sp.features(g[0], g[1]) for g in groups]
-    hyb = [x[:, sp.base.feature_names().index("blend")] for x in X]
-    groups = [g + (h,) for g, h in zip(groups, hyb)]
+    sp = SequencePredictor(seq, full, meta, seed=cfg.seed, extra_candidates=cfg.extra_candidates)
+    groups, X = _features(sp, [(r.typed_history(), r.target) for r in rows], cfg, data.padding)
     timing["features_s"] = time.perf_counter() - t
+    extra: tuple[list, list, list] = ([], [], [])
+    if cfg.nested_rows:
+        t = time.perf_counter()
+        extra = nested_rows(data, vectors, meta, weights, tcfg, seq.best_epoch, cfg)
+        timing["nested_rows_s"] = time.perf_counter() - t
+        log(f"nested rows: {len(extra[1])} more re-ranker rows from last train steps ({timing['nested_rows_s']:.0f} s)")
 
     t = time.perf_counter()
-    val, curve, alpha, hybrid_m, blend_m, halves = _cross_fit(seq, full, meta, rows, groups, X, cfg.seed)
-    sp.fit_features(np.vstack([x for x, g in zip(X, groups) if g[2].any()]),
-                    np.concatenate([g[2] for g in groups if g[2].any()]))
+    val, curve, alpha, hybrid_m, blend_m, halves = _cross_fit(seq, full, meta, rows, groups, X, cfg.seed, extra)
+    keep = [n for n, g in enumerate(groups) if g[2].any()]
+    more = [n for n, g in enumerate(extra[1]) if g[2].any()]
+    sp.fit_features(np.vstack([X[n] for n in keep] + [extra[2][n] for n in more]),
+                    np.concatenate([groups[n][2] for n in keep] + [extra[1][n][2] for n in more]))
     timing["reranker_s"] = time.perf_counter() - t
     log(f"re-ranker: out-of-fold validation AUC {val['auc']:.4f} on {val['n']} candidates of {len(groups)} users; "
         f"alpha {alpha:g}; validation NDCG@10 hybrid {hybrid_m['ndcg@10']:.4f} -> hybrid+predictor "
@@ -158,7 +207,8 @@ def run_sequence_predictor(cfg: SequenceTrainConfig, log: Callable[[str], None] 
     sp.meta.update(val_auc=val["auc"], val_log_loss=val["log_loss"], val_accuracy=val["accuracy"], alpha=alpha,
                    val_ndcg10_blend=blend_m["ndcg@10"], val_ndcg10_hybrid=hybrid_m["ndcg@10"],
                    val_rows=len(groups), transformer_early_stop_ndcg10=seq.best_valid_ndcg,
-                   transformer_best_epoch=seq.best_epoch, dataset=data.name, seed=cfg.seed)
+                   transformer_best_epoch=seq.best_epoch, dataset=data.name, seed=cfg.seed,
+                   nested_rows=len(extra[1]))
     sp.save(os.path.join(out, SEQUENCE_DIR))
     timing["total_s"] = time.perf_counter() - t0
     report = {"config": asdict(cfg), "out": out, "dataset": data.name, "blend_weights": weights,

@@ -113,3 +113,49 @@ def test_blended_metrics_orders_the_list_like_rerank_top():
     pred = np.zeros(50)
     pred[30] = 10.0
     assert blended_metrics([group], [pred], 1.0)["ndcg@10"] == pytest.approx(1.0)
+
+
+def test_the_transformers_own_guesses_join_the_reranked_list(world):
+    from assistant.recsys.predictor import rerank_candidates, rerank_top
+
+    rec, _, _, sp = world
+    chain = _chain(9, 4)
+    history = [(i, "purchase", float(t)) for t, i in enumerate(chain[:-1])]
+    scores = rec.score_all(history).astype(np.float64)
+    scores[chain[-1]] = -np.inf  # excluded by the caller: never brought back
+    top = top_candidates(scores, 10)
+    cands = rerank_candidates(scores, history, sp, 10)
+    assert cands[:10].tolist() == top.tolist() and len(cands) == 10 + sp.extra_candidates
+    assert len(set(cands.tolist())) == len(cands) and np.isfinite(scores[cands]).all()
+    logp = sp.log_probs([h[0] for h in history])
+    assert logp[cands[10]] >= logp[cands[-1]]  # the additions come best first
+    out = rerank_top(scores, history, sp, top_n=10, alpha=1.0)
+    assert set(top_candidates(out, len(cands)).tolist()) == set(cands.tolist())  # the whole list is lifted on top
+    assert sp.features(history, cands).shape == (len(cands), len(sp.feature_names()))
+
+
+def test_a_predictor_saved_before_feature_set_2_loads_as_it_was_trained(world, tmp_path):
+    import joblib
+
+    rec, _, seq, _ = world
+    old = SequencePredictor(seq, rec, feature_set=1)
+    assert old.extra_candidates == 0 and old.bag == 1
+    groups = []
+    for s in range(40):
+        chain = _chain(s, 4)
+        hist = [(i, "purchase", float(t)) for t, i in enumerate(chain[:-1])]
+        cands = top_candidates(rec.score_all(hist).astype(np.float64), 50)
+        groups.append((hist, cands, (cands == chain[-1]).astype(np.int64)))
+    old.fit_features(np.vstack([old.features(g[0], g[1]) for g in groups]), np.concatenate([g[2] for g in groups]))
+    out = tmp_path / SEQUENCE_DIR
+    old.save(str(out))
+    joblib.dump(old.model[0], out / "model.joblib")  # the old format: one classifier, no feature set in the meta
+    meta = json.loads((out / "predictor.json").read_text())
+    for key in ("feature_set", "extra_candidates", "bag"):
+        meta.pop(key, None)
+    (out / "predictor.json").write_text(json.dumps(meta))
+    loaded = SequencePredictor.load(str(out), rec)
+    assert loaded.feature_set == 1 and loaded.extra_candidates == 0
+    h, c = groups[0][0], groups[0][1]
+    assert np.array_equal(loaded.expand_candidates(h, c, rec.score_all(h)), c)
+    assert np.allclose(loaded.score(h, c), old.score(h, c))
