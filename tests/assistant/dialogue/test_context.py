@@ -375,10 +375,16 @@ def test_speed_under_two_ms_per_message(vocab):
     assert (time.perf_counter() - start) / (20 * len(messages)) < 0.002
 
 
-def test_an_answer_to_which_one_continues_the_question(vocab):
+def _showing(first: str, vocab) -> SessionState:
+    """A session whose first message was `first`, with the four test jackets on screen."""
     state = SessionState()
-    update_context(state, "jackets under 100", vocab)
+    update_context(state, first, vocab)
     state.record_shown(SHOWN)
+    return state
+
+
+def test_an_answer_to_which_one_continues_the_question(vocab):
+    state = _showing("jackets under 100", vocab)
     ask = update_context(state, "what is the jacket made of?", vocab, act="ask_product")
     assert ask.kind == "ask_product" and ask.referenced == [] and state.awaiting_pick  # the reply asks which
     pick = update_context(state, "the red one", vocab, act="refine")  # a bare description: the answer
@@ -391,35 +397,27 @@ def test_an_answer_to_which_one_continues_the_question(vocab):
 
 
 def test_a_cart_request_answered_by_yes_after_which_one(vocab):
-    state = SessionState()
-    update_context(state, "jackets", vocab)
-    state.record_shown(SHOWN)
+    state = _showing("jackets", vocab)
     assert update_context(state, "add the jacket please", vocab, act="cart").referenced == []
     assert update_context(state, "yes", vocab, act="smalltalk").kind == "cart"
     assert update_context(state, "yes", vocab, act="smalltalk").kind == "smalltalk"  # nothing asked any more
 
 
 def test_a_description_after_a_search_is_not_a_pick(vocab):
-    state = SessionState()
-    update_context(state, "jackets", vocab)
-    state.record_shown(SHOWN)
+    state = _showing("jackets", vocab)
     assert update_context(state, "the red one", vocab, act="refine").kind == "refine"
     assert update_context(state, "thanks", vocab, act="smalltalk").kind == "smalltalk"
 
 
 @pytest.mark.parametrize("message", ["any other suggestions?", "anything else for my search?", "more options?"])
 def test_asking_for_more_of_the_same_is_a_refinement(vocab, message):
-    state = SessionState()
-    update_context(state, "waterproof jackets under 100", vocab)
-    state.record_shown(SHOWN)
+    state = _showing("waterproof jackets under 100", vocab)
     t = update_context(state, message, vocab, act="search")
     assert t.kind == "refine" and not t.new_topic and t.constraints.max_price == 100.0
 
 
 def test_anything_with_a_feature_keeps_the_kind_of_product(vocab):
-    state = SessionState()
-    update_context(state, "jackets under 100", vocab)
-    state.record_shown(SHOWN)
+    state = _showing("jackets under 100", vocab)
     t = update_context(state, "do you have anything with a detachable hood?", vocab, act="search")
     assert t.kind == "refine" and not t.new_topic and t.constraints.category and t.constraints.max_price == 100.0
     other = update_context(state, "do you have cloth diapers?", vocab, act="search")  # a new need, no category
@@ -427,9 +425,7 @@ def test_anything_with_a_feature_keeps_the_kind_of_product(vocab):
 
 
 def test_does_it_come_in_a_colour_shows_that_products_variants(vocab):
-    state = SessionState()
-    update_context(state, "jackets under 100", vocab)
-    state.record_shown(SHOWN)
+    state = _showing("jackets under 100", vocab)
     update_context(state, "tell me more about the second one", vocab, act="ask_product")
     t = update_context(state, "does it come in blue?", vocab, act="ask_product")
     assert t.kind == "refine" and t.reference_mode == "variant" and [p.id for p in t.referenced] == ["J2"]
@@ -438,8 +434,6 @@ def test_does_it_come_in_a_colour_shows_that_products_variants(vocab):
 
 
 def test_a_description_after_a_cart_request_is_not_another_cart_request(vocab):
-    state = SessionState()
-    update_context(state, "jackets", vocab)
-    state.record_shown(SHOWN)
+    state = _showing("jackets", vocab)
     assert update_context(state, "add the first one to my cart", vocab, act="cart").kind == "cart"
     assert update_context(state, "the red ones", vocab, act="refine").kind == "refine"
