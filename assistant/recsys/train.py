@@ -48,6 +48,7 @@ from assistant.recsys.predictor import (
     FeaturePredictor,
     context_text,
     describe,
+    rerank_candidates,
     top_candidates,
 )
 from catalog.embed import resolve_model_path
@@ -101,15 +102,17 @@ def _compute_metrics(eval_pred) -> dict[str, float]:
 
 # ----------------------------------------------------------------------------- data and candidates
 
-def candidate_groups(rec, contexts: list[tuple[list, int]], top_n: int, padding: set[int], progress: bool = True):
-    """For each (typed history, target): the hybrid's top_n (best first) and 0/1 labels."""
+def candidate_groups(rec, contexts: list[tuple[list, int]], top_n: int, padding: set[int], progress: bool = True,
+                     predictor=None):
+    """For each (typed history, target): the hybrid's top_n (best first) and 0/1 labels; with a predictor, the list
+    rerank_top re-orders for it (the top_n, then the items the predictor adds: rerank_candidates)."""
     pad = np.array(sorted(padding), dtype=np.int64)
     groups = []
     for hist, target in tqdm(contexts, desc="candidates", disable=not progress, mininterval=2):
         s = rec.score_all(hist).astype(np.float64)
         if pad.size:
             s[pad] = -np.inf
-        top = top_candidates(s, top_n)
+        top = top_candidates(s, top_n) if predictor is None else rerank_candidates(s, hist, predictor, top_n)
         groups.append((hist, top, (top == target).astype(np.int64), target))
     return groups
 

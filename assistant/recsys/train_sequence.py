@@ -29,9 +29,9 @@ import numpy as np
 from assistant.recsys.build import build_recommender, save_weights
 from assistant.recsys.data import DatasetError, LeaveOneOutDataset, is_shop_dir, item_vectors, load_dataset, sample_rows
 from assistant.recsys.metrics import ALPHA_GRID
-from assistant.recsys.predictor import rerank_candidates, zscore
+from assistant.recsys.predictor import zscore
 from assistant.recsys.seq_predictor import SEQUENCE_DIR, SequencePredictor
-from assistant.recsys.train import classification_metrics, last_train_rows
+from assistant.recsys.train import candidate_groups, classification_metrics, last_train_rows
 from assistant.recsys.transformer import TransformerConfig, TransformerSeqModel
 
 
@@ -80,23 +80,9 @@ def blended_metrics(groups: list, pred: list[np.ndarray], alpha: float) -> dict[
     return {"ndcg@10": float(gains.mean()), "hr@10": float(hits.mean()), "n": len(groups)}
 
 
-def candidate_lists(sp: SequencePredictor, contexts: list[tuple[list, int]], top_n: int, padding: set[int]) -> list:
-    """For each (typed history, target): the list rerank_top re-orders (the hybrid's top_n, then the predictor's
-    additions), its 0/1 labels and the target."""
-    pad = np.array(sorted(padding), dtype=np.int64)
-    groups = []
-    for hist, target in contexts:
-        s = sp.base.recommender.score_all(hist).astype(np.float64)
-        if pad.size:
-            s[pad] = -np.inf
-        cand = rerank_candidates(s, hist, sp, top_n)
-        groups.append((hist, cand, (cand == target).astype(np.int64), target))
-    return groups
-
-
 def _features(sp: SequencePredictor, contexts: list[tuple[list, int]], cfg: SequenceTrainConfig, padding: set[int]):
     """(groups with the hybrid's scores of each list appended, feature rows per group)."""
-    groups = candidate_lists(sp, contexts, cfg.top_n, padding)
+    groups = candidate_groups(sp.base.recommender, contexts, cfg.top_n, padding, cfg.progress, predictor=sp)
     X = [sp.features(g[0], g[1]) for g in groups]
     hyb = [x[:, sp.base.feature_names().index("blend")] for x in X]
     return [g + (h,) for g, h in zip(groups, hyb)], X
