@@ -409,9 +409,9 @@ never expire, have no fees, and cannot be exchanged for cash or used to buy othe
 Account > Gift cards; refunds for orders paid by gift card go back to the gift card.
 
 damaged-items | Damaged, broken, faulty or wrong items
-Report an item that arrives damaged, broken (a cracked, snapped or missing part), faulty or wrong within 7 days of delivery with 'Report a problem' in Orders,
-adding a photo of the item and the packaging. We send a free replacement or give a full refund including shipping, as
-you prefer. Items under $20 you may keep; for others we email a prepaid return label. Faults that appear after 7 days
+Report an item that arrives damaged, broken (a cracked, snapped or missing part), faulty or wrong within 7 days of
+delivery with 'Report a problem' in Orders, adding a photo of the item and the packaging. We send a free replacement
+or give a full refund including shipping, as you prefer. Items under $20 you may keep; for others we email a prepaid return label. Faults that appear after 7 days
 are handled under the warranty.
 
 contact | Contact and support hours
