@@ -113,7 +113,8 @@ def _cross_fit(seq, full, meta, rows, groups, X, seed: int, extra: tuple[list, l
         more = [n for n in range(len(extra[1])) if extra_folds[n] != f and extra[1][n][2].any()]
         part = SequencePredictor(seq, full, meta, seed=seed).fit_features(
             np.vstack([X[n] for n in fit] + [extra[2][n] for n in more]),
-            np.concatenate([groups[n][2] for n in fit] + [extra[1][n][2] for n in more]))
+            np.concatenate([groups[n][2] for n in fit] + [extra[1][n][2] for n in more]),
+            [len(groups[n][2]) for n in fit] + [len(extra[1][n][2]) for n in more])
         for n in np.flatnonzero(folds == f):
             oof[n] = part.predict_features(X[n])
     val = classification_metrics(np.concatenate(oof), np.concatenate([g[2] for g in groups]))
@@ -177,7 +178,8 @@ def run_sequence_predictor(cfg: SequenceTrainConfig, log: Callable[[str], None] 
     keep = [n for n, g in enumerate(groups) if g[2].any()]
     more = [n for n, g in enumerate(extra[1]) if g[2].any()]
     sp.fit_features(np.vstack([X[n] for n in keep] + [extra[2][n] for n in more]),
-                    np.concatenate([groups[n][2] for n in keep] + [extra[1][n][2] for n in more]))
+                    np.concatenate([groups[n][2] for n in keep] + [extra[1][n][2] for n in more]),
+                    [len(groups[n][2]) for n in keep] + [len(extra[1][n][2]) for n in more])
     timing["reranker_s"] = time.perf_counter() - t
     log(f"re-ranker: out-of-fold validation AUC {val['auc']:.4f} on {val['n']} candidates of {len(groups)} users; "
         f"alpha {alpha:g}; validation NDCG@10 hybrid {hybrid_m['ndcg@10']:.4f} -> hybrid+predictor "

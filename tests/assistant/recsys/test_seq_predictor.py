@@ -159,3 +159,44 @@ def test_a_predictor_saved_before_feature_set_2_loads_as_it_was_trained(world, t
     h, c = groups[0][0], groups[0][1]
     assert np.array_equal(loaded.expand_candidates(h, c, rec.score_all(h)), c)
     assert np.allclose(loaded.score(h, c), old.score(h, c))
+
+
+def test_a_rare_last_item_borrows_the_transitions_of_its_nearest_item_by_text(world):
+    _, _, seq, _ = world
+    rng = np.random.default_rng(1)
+    emb = rng.standard_normal((N_ITEMS, 16)).astype(np.float32)
+    emb[1] = emb[0] + 0.01 * rng.standard_normal(16)  # item 1 reads like item 0 ...
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    events = [(f"u{u}", i, "purchase", float(t)) for u in range(30) for t, i in enumerate((0, 2))]  # 0 then 2
+    events += [("once", 1, "purchase", 0.0)]  # ... but nobody bought anything after item 1
+    rec = HybridRecommender().fit(events, emb)
+    sp = SequencePredictor(seq, rec)
+    cands = np.array([2, 3, 4])
+    X = sp.features([(1, "purchase", 0.0)], cands)
+    names = sp.feature_names()  # after features(): the component columns are known then
+    assert X[:, names.index("transition_last_raw")].tolist() == [0.0, 0.0, 0.0]
+    borrowed = X[:, names.index("text_transition_last")]
+    assert borrowed[0] > 0 and borrowed[1:].tolist() == [0.0, 0.0]  # item 0's next purchase, through its text
+    assert X[0, names.index("transition_indegree")] > X[1, names.index("transition_indegree")]
+    assert np.isfinite(sp.features([], cands)).all()  # no history: defined features, nothing borrowed
+
+
+def test_predictors_of_every_feature_set_score_as_they_were_saved(world, tmp_path):
+    rec, _, seq, _ = world
+    groups = []
+    for s in range(60):
+        chain = _chain(s, 4)
+        hist = [(i, "purchase", float(t)) for t, i in enumerate(chain[:-1])]
+        cands = top_candidates(rec.score_all(hist).astype(np.float64), 50)
+        groups.append((hist, cands, (cands == chain[-1]).astype(np.int64)))
+    for feature_set in (2, 3):
+        sp = SequencePredictor(seq, rec, feature_set=feature_set, bag=2)
+        sp.fit_features(np.vstack([sp.features(g[0], g[1]) for g in groups]), np.concatenate([g[2] for g in groups]),
+                        [len(g[2]) for g in groups])
+        sp.save(str(tmp_path / f"set{feature_set}"))
+        loaded = SequencePredictor.load(str(tmp_path / f"set{feature_set}"), rec)
+        assert loaded.feature_set == feature_set and len(loaded.model) == 2
+        h, c = groups[0][0], groups[0][1]
+        assert np.allclose(loaded.score(h, c), sp.score(h, c))
+        assert loaded.score(h, c).max() <= 0.0  # log-probabilities
+        assert int(np.argmax(loaded.score(h, c))) == int(np.flatnonzero(c == _chain(0, 4)[-1])[0])
