@@ -124,6 +124,8 @@ class Assistant:
         actions: list[dict] = []
         if ctx.kind in ("search", "refine"):
             ranked = self.ranker.find_products(ctx, user_id)
+            if ctx.more and not any(r.matches for r in ranked):  # "any others?" once everything was shown
+                notices.append("That was everything I have that matches what you asked for")
         elif ctx.kind in ("ask_product", "compare", "cart"):  # about products on screen: those, not a new list
             ranked = [RankedProduct(p, "", 0.0) for p in ctx.referenced]
             if ctx.kind == "cart" and len(ctx.referenced) == 1:

@@ -133,7 +133,8 @@ def session_to_json(session: Session) -> str:
     return json.dumps({"state": {"constraints": asdict(state.constraints), "topic_texts": state.topic_texts,
                                  "shown": [p.to_dict() for p in state.shown], "topic": state.topic,
                                  "last_referenced": [p.to_dict() for p in state.last_referenced],
-                                 "last_kind": state.last_kind, "awaiting_pick": state.awaiting_pick},
+                                 "last_kind": state.last_kind, "awaiting_pick": state.awaiting_pick,
+                                 "seen": list(state.seen)},
                        "history": session.history, "user_ids": sorted(session.user_ids)}, ensure_ascii=False)
 
 
@@ -144,7 +145,8 @@ def session_from_json(text: str | bytes) -> Session:
     state = SessionState(constraints=Constraints(**{k: v for k, v in s["constraints"].items() if k in known}),
                          topic_texts=list(s["topic_texts"]), shown=[Product.from_dict(p) for p in s["shown"]],
                          topic=s["topic"], last_referenced=[Product.from_dict(p) for p in s["last_referenced"]],
-                         last_kind=s.get("last_kind"), awaiting_pick=str(s.get("awaiting_pick") or ""))
+                         last_kind=s.get("last_kind"), awaiting_pick=str(s.get("awaiting_pick") or ""),
+                         seen=[str(i) for i in s.get("seen") or []])
     return Session(state, list(data["history"]), set(data["user_ids"]))
 
 

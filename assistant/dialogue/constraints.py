@@ -62,7 +62,7 @@ FILLER = set(("a an the i i'm im i'd me my we you your it its it's that this the
     # Words about the search itself, not the thing searched for: "any other suggestions?", "anything else for my
     # search?" name no product.
     ("suggestion suggestions suggest recommend recommendation recommendations option options alternative "
-     "alternatives idea ideas choice choices search searching results stuff").split())
+     "alternatives idea ideas choice choices search searching results result stuff others page").split())
 
 # ---- regexes (all run on lower-cased text) -------------------------------------------------------------------------
 _NUM = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"

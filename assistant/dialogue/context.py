@@ -82,6 +82,12 @@ AGREE_RE = re.compile(r"^(?:yes|yeah|yep|exactly|right|correct)\b")
 DESCRIPTION_RE = re.compile(r"^(?:the|that|those|this|these|both|either)\b")
 # "instead", "something else", "what about ...": another product for the same goal (budget, recipient stay).
 SHIFT_RE = re.compile(r"\b(?:instead|something else|anything else|what about|how about|rather)\b")
+# "any other suggestions?", "show me more", "what else do you have?": more of the same search, none shown again.
+MORE_RE = re.compile(r"\b(?:any|some)\s+(?:other|more)\s+(?:suggestions?|options?|ideas?|recommendations?|results?|"
+                     r"choices?|products?|ones|items?)\b|\b(?:other|more|different)\s+(?:suggestions?|options?|ideas?|"
+                     r"recommendations?|results?|choices?)\b|\bshow\s+(?:me\s+)?(?:some\s+)?(?:more|others|other ones)\b|"
+                     r"\bwhat else\b|\banything else\b|\bany others\b|\bsee more\b|\bnext (?:ones|page)\b")
+MAX_SEEN = 48  # products of the current topic remembered so "show me more" does not show them again
 # Ordinal references: "the second one", "#2", "number 2", "the first two", "the last one".
 ORDINAL_RE = re.compile(r"\b(?P<the>the\s+)?(?P<ord>first|second|third|fourth|fifth|sixth|1st|2nd|3rd|4th|5th|6th|"
                         r"last)\b(?:\s+(?P<next>[a-z']+))?")
@@ -114,10 +120,13 @@ class SessionState:
     last_referenced: list[Product] = field(default_factory=list)
     last_kind: str | None = None  # the last turn's act: "I mean the grey one" re-aims it
     awaiting_pick: str = ""  # the last message when it was about shown products but named none: the reply asked which
+    seen: list[str] = field(default_factory=list)  # ids shown since the topic began (MAX_SEEN most recent)
 
     def record_shown(self, products: Iterable[Product]) -> None:
         """Call after each reply with the products it displayed."""
         self.shown = list(products)
+        ids = [p.id for p in self.shown]
+        self.seen = [*(i for i in self.seen if i not in ids), *ids][-MAX_SEEN:]
 
     def recent_referenced(self) -> list[Product]:
         """The products referred to last, while they are still on screen."""
@@ -137,10 +146,17 @@ class TurnContext:
     injection: bool = False
     cart_op: str = "add"  # for a cart request: "add" or "remove"
     question: str = ""  # what the reply answers: the message, or the question a pick answers plus the pick
+    exclude_ids: list[str] = field(default_factory=list)  # "show me more": the products this topic already showed
+
+    @property
+    def more(self) -> bool:
+        return bool(self.exclude_ids)
 
     def filters(self) -> SearchFilters:
-        """The hard constraints, leaving out the referenced products when asking for similar ones."""
-        return self.constraints.to_filters([p.id for p in self.referenced] if self.reference_mode == "similar" else [])
+        """The hard constraints, leaving out the referenced products when asking for similar ones and the products
+        already shown when asking for more."""
+        similar = [p.id for p in self.referenced] if self.reference_mode == "similar" else []
+        return self.constraints.to_filters(similar + self.exclude_ids)
 
 
 # ---- reading references in one message -----------------------------------------------------------------------------
@@ -157,6 +173,7 @@ class _Parsed(ParsedMessage):
     similar: bool = False
     variant: bool = False
     shift: bool = False  # "instead", "something else": the same goal, another kind of product
+    more: bool = False  # "any other suggestions?": the same search, without what it showed
 
     def product_signal(self) -> bool:
         return super().product_signal() or bool(self.ordinals or self.superlative)
@@ -168,6 +185,7 @@ def _parse(text: str, vocab: Vocabulary, state: SessionState) -> _Parsed:
     work = text.lower().replace("\u2019", "'")
     p.similar, p.variant = bool(SIMILAR_RE.search(work)), bool(VARIANT_RE.search(work))
     p.shift = bool(SHIFT_RE.search(work))
+    p.more = bool(MORE_RE.search(work))
     work = parse_clears_and_stock(p, work)
     work = _parse_references(p, work)
     parse_constraints(p, work, text, vocab, state.topic)
@@ -399,7 +417,7 @@ def _update(state: SessionState, message: str, vocab: Vocabulary, act: str | Non
         or bool(p.shift and mode is None and (p.category or p.content)) or asked_anew
     if new_topic:
         kept = state.constraints
-        state.constraints, state.topic_texts = Constraints(), []
+        state.constraints, state.topic_texts, state.seen = Constraints(), [], []
         if (p.shift or asked_anew) and not p.reset:  # "something for his office instead": same budget and recipient
             _keep_goal(kept, state.constraints)
         state.topic = None if p.reset else state.topic
@@ -421,7 +439,10 @@ def _update(state: SessionState, message: str, vocab: Vocabulary, act: str | Non
     parts = [x.title for x in refs] if mode in ("similar", "variant") else []
     parts += state.topic_texts[-MAX_TOPIC_MESSAGES:]
     intent = " ".join(dict.fromkeys(parts)) or state.constraints.category or text
-    return TurnContext(state.constraints.copy(), intent, refs, mode, new_topic, kind, notices, injection)
+    ctx = TurnContext(state.constraints.copy(), intent, refs, mode, new_topic, kind, notices, injection)
+    if p.more and kind == "refine" and mode is None:
+        ctx.exclude_ids = list(state.seen)
+    return ctx
 
 
 def _kind(act: str, p: _Parsed, state: SessionState, text: str, vocab: Vocabulary) -> str:

@@ -15,6 +15,8 @@ is skipped and reported with n = 0):
 - typo: "<A with one letter dropped> undr <B> dolars": every product shown is an A within the budget.
 - colour_family: "<A> in <family>" where the catalog has a shade of that family ("Sky Blue" for "blue"): every
   product shown has a colour of the family.
+- more: "<A>", then "any other suggestions?" (or "show me more", "what else do you have?"): no product shown first
+  is shown again as a match, every match is an A, and with no match left the reply says that was everything.
 The assistant must have its act classifier (the pipeline's own); cart requests are recorded by `on_cart`.
 """
 from __future__ import annotations
@@ -29,7 +31,8 @@ import numpy as np
 from assistant.dialogue.vocabulary import colour_families
 from catalog.schema import Product
 
-SCENARIOS = ("topic_change", "negation", "reference", "cart", "typo", "colour_family")
+SCENARIOS = ("topic_change", "negation", "reference", "cart", "typo", "colour_family", "more")
+MORE = ("any other suggestions?", "show me more", "what else do you have?")
 Script = tuple[list[str], Callable[[list], bool]]  # the messages, and the check on the list of turns
 
 
@@ -76,6 +79,7 @@ def scripts(products: list[Product], phrase: Callable[[str], str], n: int, seed:
             out["negation"].append(([f"I'm looking for {phrase(a)}", "{brand0}"], _negation(a)))
         out["reference"].append(([f"I'm looking for {phrase(a)}", "tell me more about the second one"], _reference))
         out["cart"].append(([f"I'm looking for {phrase(a)}", "add the first one to my cart"], _cart))
+        out["more"].append(([f"I'm looking for {phrase(a)}", MORE[int(rng.integers(len(MORE)))]], partial(_more, a)))
     shades = [(p, fam) for p in products for fam in sorted(colour_families(str(p.attributes.get("colour") or "")))
               if str(p.attributes.get("colour")).lower() != fam and p.category]
     for i in rng.permutation(len(shades))[:n] if shades else []:
@@ -115,6 +119,14 @@ def _cart(t) -> bool:
     first = [r.product for r in t[0].products]
     added = [a.get("product_id") for a in t[1].actions if a.get("type") == "add_to_cart" and a.get("ok")]
     return bool(first) and t[1].kind == "cart" and added == [first[0].id]
+
+
+def _more(category: str, t) -> bool:
+    first = {r.product.id for r in t[0].products}
+    again = [r.product for r in t[1].products if r.matches]
+    if not again:
+        return bool(first) and "everything I have" in t[1].reply
+    return bool(first) and all(p.id not in first and p.category == category for p in again)
 
 
 def run_scenarios(assistant, products: list[Product], phrase: Callable[[str], str], n: int = 100,

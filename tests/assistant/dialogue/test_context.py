@@ -437,3 +437,22 @@ def test_a_description_after_a_cart_request_is_not_another_cart_request(vocab):
     state = _showing("jackets", vocab)
     assert update_context(state, "add the first one to my cart", vocab, act="cart").kind == "cart"
     assert update_context(state, "the red ones", vocab, act="refine").kind == "refine"
+
+
+@pytest.mark.parametrize("message", ["any other suggestions?", "show me more", "what else do you have?",
+                                     "more options please", "any others?"])
+def test_asking_for_more_leaves_out_what_the_topic_showed(vocab, message):
+    state = _showing("waterproof jackets under 100", vocab)
+    update_context(state, "cheaper?", vocab, act="refine")
+    state.record_shown(SHOWN[2:])
+    t = update_context(state, message, vocab, act="search")
+    assert t.kind == "refine" and t.more and set(t.filters().exclude_ids) == {p.id for p in SHOWN}
+    assert t.constraints.max_price is not None  # the search itself is unchanged
+
+
+def test_more_is_not_read_into_other_requests_and_a_new_topic_forgets_what_was_seen(vocab):
+    state = _showing("jackets", vocab)
+    for message in ("cheaper?", "something similar to the second one", "is the first one waterproof?"):
+        assert not update_context(state, message, vocab, act="refine").more
+    t = update_context(state, "show me tents instead", vocab, act="search")
+    assert t.new_topic and state.seen == [] and not t.more

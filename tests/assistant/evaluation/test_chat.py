@@ -43,12 +43,13 @@ def test_chat_evaluation_on_a_small_demo_catalog(tmp_path, monkeypatch):
     assert demo["constraints_satisfied"]["turn2"] == 1.0
     # The dialogue scenarios, written from this catalog; each checked on what the shop did.
     scenarios = demo["scenarios"]
-    assert all(scenarios[name]["n"] == 12 for name in ("topic_change", "reference", "cart", "typo"))
+    assert all(scenarios[name]["n"] == 12 for name in ("topic_change", "reference", "cart", "typo", "more"))
     assert scenarios["negation"]["n"] > 0 and scenarios["colour_family"]["n"] > 0  # categories with 2+ brands
     assert scenarios["cart"]["ok"] == 1.0, scenarios
     assert scenarios["reference"]["ok"] >= 0.8, scenarios  # a first search in a 200-product shop may show one product
     assert min(scenarios[name]["ok"] for name in ("topic_change", "negation", "colour_family")) >= 0.9, scenarios
     assert scenarios["typo"]["ok"] >= 0.6, scenarios
+    assert scenarios["more"]["ok"] >= 0.9, scenarios  # nothing repeated, or "that was everything"
     json.dumps(result)  # what --json prints
 
 
