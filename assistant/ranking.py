@@ -24,9 +24,8 @@ from assistant.dialogue.vocabulary import fits_audience, product_audiences
 from assistant.events import RankedProduct
 from assistant.recsys.predictor import Predictor, zscore
 from assistant.recsys.recommend import HistoryItem, HybridRecommender
-from assistant.reply.facts import short_title
 from catalog.index import ProductIndex, SearchFilters, SearchHit
-from catalog.schema import Product
+from catalog.schema import Product, model_key, short_title
 
 log = logging.getLogger("assistant.ranking")
 AUDIENCE_OVERFETCH = 3  # with an audience, fetch this many times the candidates: some are left out afterwards
@@ -92,6 +91,8 @@ class Ranker:
         owned = {c.lower() for c in ctx.constraints.exclude_categories}
         k = self.config.retrieve_k * (AUDIENCE_OVERFETCH if wanted or owned else 1)
         hits = self.index.search(vector, k=k, filters=filters, text=ctx.intent_text)
+        if ctx.exclude_models:  # "show me more": not the same model again in another colour or size
+            hits = [h for h in hits if model_key(h.product) not in ctx.exclude_models]
         if owned:  # "he already has a coffee maker": no product in that category, at any level of its path
             hits = [h for h in hits if not owned & {x.strip().lower() for x in h.product.category.split(">")}]
         if wanted:
@@ -184,7 +185,7 @@ def _diverse(order: np.ndarray, products: list[Product], n: int, allow_variants:
     are shown together only when the shopper asked for another colour or size of a product."""
     chosen, models = [], set()
     for i in order:
-        model = (products[i].brand.lower(), short_title(products[i].title).lower())
+        model = model_key(products[i])
         if allow_variants or model not in models:
             chosen.append(int(i))
             models.add(model)

@@ -134,7 +134,7 @@ def session_to_json(session: Session) -> str:
                                  "shown": [p.to_dict() for p in state.shown], "topic": state.topic,
                                  "last_referenced": [p.to_dict() for p in state.last_referenced],
                                  "last_kind": state.last_kind, "awaiting_pick": state.awaiting_pick,
-                                 "seen": list(state.seen)},
+                                 "seen": list(state.seen), "seen_models": list(state.seen_models)},
                        "history": session.history, "user_ids": sorted(session.user_ids)}, ensure_ascii=False)
 
 
@@ -146,7 +146,8 @@ def session_from_json(text: str | bytes) -> Session:
                          topic_texts=list(s["topic_texts"]), shown=[Product.from_dict(p) for p in s["shown"]],
                          topic=s["topic"], last_referenced=[Product.from_dict(p) for p in s["last_referenced"]],
                          last_kind=s.get("last_kind"), awaiting_pick=str(s.get("awaiting_pick") or ""),
-                         seen=[str(i) for i in s.get("seen") or []])
+                         seen=[str(i) for i in s.get("seen") or []],
+                         seen_models=[str(m) for m in s.get("seen_models") or []])
     return Session(state, list(data["history"]), set(data["user_ids"]))
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -84,6 +85,18 @@ class Product:
     @property
     def category_top(self) -> str:
         return self.category.split(">")[0].strip() if self.category else ""
+
+
+def short_title(title: str) -> str:
+    """The name part of a catalog title: many catalogs append details after a comma or a dash ("Summit 350 Jacket,
+    Breathable – Black, M"); a title without one is its own name."""
+    name = re.split(r"\s[–—-]\s|,", title, maxsplit=1)[0].strip()
+    return name or title.strip()
+
+
+def model_key(p: Product) -> str:
+    """One key for every colour and size of one model: its brand and the name part of its title."""
+    return f"{p.brand.lower()}|{short_title(p.title).lower()}"
 
 
 def _is_key_attribute(key: str, value: Any) -> bool:

@@ -44,7 +44,7 @@ from assistant.dialogue.constraints import Constraints as Constraints  # re-expo
 from assistant.dialogue.injection import detect_injection
 from assistant.dialogue.sanitize import sanitize_untrusted, truncate
 from assistant.dialogue.vocabulary import Vocabulary as Vocabulary
-from catalog.schema import Product
+from catalog.schema import Product, model_key
 
 if TYPE_CHECKING:
     from catalog.index import SearchFilters
@@ -121,12 +121,14 @@ class SessionState:
     last_kind: str | None = None  # the last turn's act: "I mean the grey one" re-aims it
     awaiting_pick: str = ""  # the last message when it was about shown products but named none: the reply asked which
     seen: list[str] = field(default_factory=list)  # ids shown since the topic began (MAX_SEEN most recent)
+    seen_models: list[str] = field(default_factory=list)  # their model keys: another colour of one is not "more"
 
     def record_shown(self, products: Iterable[Product]) -> None:
         """Call after each reply with the products it displayed."""
         self.shown = list(products)
-        ids = [p.id for p in self.shown]
+        ids, models = [p.id for p in self.shown], [model_key(p) for p in self.shown]
         self.seen = [*(i for i in self.seen if i not in ids), *ids][-MAX_SEEN:]
+        self.seen_models = [*(m for m in self.seen_models if m not in models), *dict.fromkeys(models)][-MAX_SEEN:]
 
     def recent_referenced(self) -> list[Product]:
         """The products referred to last, while they are still on screen."""
@@ -147,10 +149,11 @@ class TurnContext:
     cart_op: str = "add"  # for a cart request: "add" or "remove"
     question: str = ""  # what the reply answers: the message, or the question a pick answers plus the pick
     exclude_ids: list[str] = field(default_factory=list)  # "show me more": the products this topic already showed
+    exclude_models: set[str] = field(default_factory=set)  # ... and their models (model_key), in any colour or size
 
     @property
     def more(self) -> bool:
-        return bool(self.exclude_ids)
+        return bool(self.exclude_ids or self.exclude_models)
 
     def filters(self) -> SearchFilters:
         """The hard constraints, leaving out the referenced products when asking for similar ones and the products
@@ -417,7 +420,7 @@ def _update(state: SessionState, message: str, vocab: Vocabulary, act: str | Non
         or bool(p.shift and mode is None and (p.category or p.content)) or asked_anew
     if new_topic:
         kept = state.constraints
-        state.constraints, state.topic_texts, state.seen = Constraints(), [], []
+        state.constraints, state.topic_texts, state.seen, state.seen_models = Constraints(), [], [], []
         if (p.shift or asked_anew) and not p.reset:  # "something for his office instead": same budget and recipient
             _keep_goal(kept, state.constraints)
         state.topic = None if p.reset else state.topic
@@ -441,7 +444,7 @@ def _update(state: SessionState, message: str, vocab: Vocabulary, act: str | Non
     intent = " ".join(dict.fromkeys(parts)) or state.constraints.category or text
     ctx = TurnContext(state.constraints.copy(), intent, refs, mode, new_topic, kind, notices, injection)
     if p.more and kind == "refine" and mode is None:
-        ctx.exclude_ids = list(state.seen)
+        ctx.exclude_ids, ctx.exclude_models = list(state.seen), set(state.seen_models)
     return ctx
 
 

@@ -8,12 +8,11 @@ checks the reply against the same object, so the two can never disagree about wh
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from assistant.dialogue.acts import ACTS
-from catalog.schema import PRICE_SYMBOLS, Product
+from catalog.schema import PRICE_SYMBOLS, Product, short_title  # noqa: F401 (short_title re-exported)
 
 REPLY_KINDS = ACTS  # a reply is written for the act of the message it answers (assistant/dialogue/acts.py)
 MAX_DESCRIPTION_CHARS = 300  # what a question about one product may quote of its description
@@ -30,13 +29,6 @@ def format_price(price: float | None, currency: str = "USD") -> str:
         return "price not listed"
     symbol = PRICE_SYMBOLS.get(currency.upper())
     return f"{symbol}{price:,.2f}" if symbol else f"{price:,.2f} {currency.upper()}"
-
-
-def short_title(title: str) -> str:
-    """The name part of a catalog title: many catalogs append details after a comma or a dash ("Summit 350 Jacket,
-    Breathable – Black, M"); a title without one is its own name."""
-    name = re.split(r"\s[–—-]\s|,", title, maxsplit=1)[0].strip()
-    return name or title.strip()
 
 
 @dataclass

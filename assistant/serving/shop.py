@@ -47,7 +47,7 @@ from catalog.demo import DEMO_CATEGORY_SYNONYMS
 from catalog.events import AppendReport, BaseEventStore, deletion_hash
 from catalog.index import ProductIndex
 from catalog.policies import PolicyIndex
-from catalog.schema import EVENT_TYPES, Event, Product
+from catalog.schema import EVENT_TYPES, Event, Product, model_key
 from catalog.stores import open_event_store
 from catalog.text import valid_text
 
@@ -237,10 +237,23 @@ class Shop:
         with self._lock:
             history = rec.history_of(self.events.user_key(str(user_id))) if user_id else []
         # Bought or in the cart: no recommendation. Out of stock: not something to recommend either.
-        excluded = {i for i, t, _ in history if t in ("purchase", "add_to_cart")} | self.unavailable
-        top, scores = rank_for_user(rec, history, self.predictor, k=k, exclude=sorted(excluded))
-        products = {p.id: p for p in self.index.get([rec.index_to_id[i] for i in top])}
-        return [(products[rec.index_to_id[i]], float(s)) for i, s in zip(top, scores) if rec.index_to_id[i] in products]
+        owned = [rec.index_to_id[i] for i, t, _ in history if t in ("purchase", "add_to_cart")]
+        excluded = {rec.id_to_index[i] for i in owned if i in rec.id_to_index} | self.unavailable
+        # A few times k: the same model in another colour or size (of one owned, or of one listed) is dropped below.
+        top, scores = rank_for_user(rec, history, self.predictor, k=3 * k, exclude=sorted(excluded))
+        ids = [rec.index_to_id[i] for i in top]
+        products = {p.id: p for p in self.index.get(list(dict.fromkeys(ids + owned)))}
+        models = {model_key(products[i]) for i in owned if i in products}
+        out = []
+        for item_id, score in zip(ids, scores):
+            p = products.get(item_id)
+            if p is None or model_key(p) in models:
+                continue
+            models.add(model_key(p))
+            out.append((p, float(score)))
+            if len(out) == k:
+                break
+        return out
 
     def profile(self, user_id: str, recent: int = 5) -> dict[str, Any]:
         """What an agent needs at a glance: recent purchases, and preferences inferred from the whole history

@@ -258,12 +258,15 @@ def test_what_the_recipient_already_has_is_left_out(assistant):
 
 
 def test_more_shows_other_products_then_says_when_nothing_else_matches(assistant):
+    from catalog.schema import model_key
+
     first = assistant.chat("more", "yoga mat")
-    seen = {r.product.id for r in first.products}
-    for _ in range(12):  # the demo has a handful of yoga mats: "any others?" runs out of them
+    seen = {model_key(r.product) for r in first.products}
+    for _ in range(12):  # the demo has a handful of yoga mat models: "any others?" runs out of them
         out = assistant.chat("more", "any others?")
-        assert out.kind == "refine" and not seen & {r.product.id for r in out.products if r.matches}
-        seen |= {r.product.id for r in out.products}
+        # Not the same product again, nor the same model in another colour.
+        assert out.kind == "refine" and not seen & {model_key(r.product) for r in out.products if r.matches}
+        seen |= {model_key(r.product) for r in out.products}
         if not any(r.matches for r in out.products):
             break
     assert "everything I have that matches" in out.reply and len(seen) > len(first.products)

@@ -24,7 +24,7 @@ def _session() -> Session:
     s = Session()
     s.state.constraints = Constraints(max_price=100.0, exclude_brands=["Northpeak"], category="Jackets",
                                       soft={"prefer_cheaper": 1.0, "avoid_colour": "red"})
-    s.state.shown = [Product("P1", "Rain Jacket", price=79.0, attributes={"colour": "Blue"}, tags=["waterproof"])]
+    s.state.record_shown([Product("P1", "Rain Jacket", price=79.0, attributes={"colour": "Blue"}, tags=["waterproof"])])
     s.state.last_referenced = list(s.state.shown)
     s.state.topic, s.state.topic_texts = "Jackets", ["rain jacket"]
     s.history = [{"role": "user", "content": "rain jacket under $100"}, {"role": "assistant", "content": "Here."}]
@@ -38,6 +38,7 @@ def test_session_json_round_trip_keeps_everything_the_next_turn_reads():
     assert back.state.constraints == s.state.constraints and back.state.shown == s.state.shown
     assert back.state.last_referenced == s.state.last_referenced and back.state.topic == "Jackets"
     assert back.history == s.history and back.user_ids == {"u1"}
+    assert back.state.seen == ["P1"] and back.state.seen_models == s.state.seen_models == ["|rain jacket"]
 
 
 @pytest.fixture(params=["memory", "redis"])

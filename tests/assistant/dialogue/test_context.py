@@ -447,6 +447,7 @@ def test_asking_for_more_leaves_out_what_the_topic_showed(vocab, message):
     state.record_shown(SHOWN[2:])
     t = update_context(state, message, vocab, act="search")
     assert t.kind == "refine" and t.more and set(t.filters().exclude_ids) == {p.id for p in SHOWN}
+    assert t.exclude_models == set(state.seen_models) and len(t.exclude_models) == len(SHOWN)  # any colour of them
     assert t.constraints.max_price is not None  # the search itself is unchanged
 
 

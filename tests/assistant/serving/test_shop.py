@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from assistant.serving.chatlog import redact
+from catalog.schema import model_key
 
 
 def test_shop_has_a_fitted_recommender_over_the_whole_catalog_and_a_predictor(shop):
@@ -22,6 +23,8 @@ def test_an_add_to_cart_changes_that_users_recommendations_at_once_and_is_stored
     after = shop.recommend(user, k=5)
     assert [p.id for p, _ in after] != before
     assert jacket.id not in [p.id for p, _ in after]  # already in the cart
+    models = [model_key(p) for p, _ in after]
+    assert model_key(jacket) not in models and len(set(models)) == len(models) == 5  # nor another colour of it
     assert sum("Jackets" in p.category for p, _ in after) >= 3  # similar items now lead
     assert [e.item_id for e in shop.events.history(user)] == [jacket.id]
 
@@ -81,8 +84,14 @@ def test_redact_removes_emails_and_phone_numbers_but_keeps_prices_and_sizes():
 def test_recommend_for_an_unknown_user_is_the_popularity_ranking(shop):
     ranked = shop.recommend("never-seen-anyone", k=5)
     pop = shop.recommender.popularity
-    top = [i for i in np.argsort(-pop, kind="stable") if i not in shop.unavailable][:5]  # in stock only
-    assert [p.id for p, _ in ranked] == [shop.recommender.index_to_id[i] for i in top]
+    ids = [shop.recommender.index_to_id[i] for i in np.argsort(-pop, kind="stable") if i not in shop.unavailable]
+    products = {p.id: p for p in shop.index.get(ids[:50])}
+    top, models = [], set()
+    for i in ids[:50]:  # in stock only, one product of each model (the best-selling colour or size)
+        if model_key(products[i]) not in models:
+            top.append(i)
+            models.add(model_key(products[i]))
+    assert [p.id for p, _ in ranked] == top[:5]
 
 
 def test_cart_add_remove_and_recommendations_skip_out_of_stock(shop):
