@@ -23,6 +23,17 @@ def _chain(start: int, length: int) -> list[int]:
     return [(start + 7 * k) % N_ITEMS for k in range(length)]
 
 
+def _chain_groups(rec, n: int) -> list[tuple]:
+    """(history, the hybrid's top 50, 0/1 labels of the planted next item) for the chains starting at 0..n-1."""
+    groups = []
+    for s in range(n):
+        chain = _chain(s, 4)
+        hist = [(i, "purchase", float(t)) for t, i in enumerate(chain[:-1])]
+        cands = top_candidates(rec.score_all(hist).astype(np.float64), 50)
+        groups.append((hist, cands, (cands == chain[-1]).astype(np.int64)))
+    return groups
+
+
 @pytest.fixture(scope="module")
 def world():
     rng = np.random.default_rng(0)
@@ -140,12 +151,7 @@ def test_a_predictor_saved_before_feature_set_2_loads_as_it_was_trained(world, t
     rec, _, seq, _ = world
     old = SequencePredictor(seq, rec, feature_set=1)
     assert old.extra_candidates == 0 and old.bag == 1
-    groups = []
-    for s in range(40):
-        chain = _chain(s, 4)
-        hist = [(i, "purchase", float(t)) for t, i in enumerate(chain[:-1])]
-        cands = top_candidates(rec.score_all(hist).astype(np.float64), 50)
-        groups.append((hist, cands, (cands == chain[-1]).astype(np.int64)))
+    groups = _chain_groups(rec, 40)
     old.fit_features(np.vstack([old.features(g[0], g[1]) for g in groups]), np.concatenate([g[2] for g in groups]))
     out = tmp_path / SEQUENCE_DIR
     old.save(str(out))
@@ -183,12 +189,7 @@ def test_a_rare_last_item_borrows_the_transitions_of_its_nearest_item_by_text(wo
 
 def test_predictors_of_every_feature_set_score_as_they_were_saved(world, tmp_path):
     rec, _, seq, _ = world
-    groups = []
-    for s in range(60):
-        chain = _chain(s, 4)
-        hist = [(i, "purchase", float(t)) for t, i in enumerate(chain[:-1])]
-        cands = top_candidates(rec.score_all(hist).astype(np.float64), 50)
-        groups.append((hist, cands, (cands == chain[-1]).astype(np.int64)))
+    groups = _chain_groups(rec, 60)
     for feature_set in (2, 3):
         sp = SequencePredictor(seq, rec, feature_set=feature_set, bag=2)
         sp.fit_features(np.vstack([sp.features(g[0], g[1]) for g in groups]), np.concatenate([g[2] for g in groups]),
