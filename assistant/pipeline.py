@@ -126,6 +126,8 @@ class Assistant:
             ranked = self.ranker.find_products(ctx, user_id)
             if ctx.more and not any(r.matches for r in ranked):  # "any others?" once everything was shown
                 notices.append("That was everything I have that matches what you asked for")
+                if not ranked:  # nothing else even close: the products on screen stay there
+                    ranked = [RankedProduct(p, "", 0.0) for p in state.shown]
         elif ctx.kind in ("ask_product", "compare", "cart"):  # about products on screen: those, not a new list
             ranked = [RankedProduct(p, "", 0.0) for p in ctx.referenced]
             if ctx.kind == "cart" and len(ctx.referenced) == 1:

@@ -43,6 +43,10 @@ class RankingConfig:
     w_popularity: float = 0.1  # weight of the behaviour-log popularity: breaks near-ties for every shopper, cold start included
     w_soft: float = 0.5  # weight of soft preferences (price target, cheaper, feature words)
     w_rating: float = 0.15  # weight of the rating, shrunk towards 3.5 for products with few reviews
+    # "Show me more": a product whose cosine to the request is under this share of the best one already shown is
+    # not more of the same (in a shop without categories the next-nearest products are soon unrelated: a baby
+    # scale after "bluetooth speaker"); calibrated on the demo (same-kind products 0.78-1.0 of the best) and ESCI.
+    more_floor: float = 0.75
 
 
 class Ranker:
@@ -62,7 +66,8 @@ class Ranker:
             if len(ids):
                 vector = _normalise(vector + 2.0 * vectors.mean(axis=0))  # "more like that": mostly the item
         filters = ctx.filters()  # out-of-stock products stay findable unless asked; the reply says so
-        hits = self._search(vector, filters, ctx)
+        floor = self._more_floor(vector, ctx)
+        hits = self._search(vector, filters, ctx, floor=floor)
         matches = True
         if not hits:
             # Nothing satisfies every constraint: show the closest products, clearly labelled as not matching,
@@ -70,11 +75,12 @@ class Ranker:
             # last the audience).
             matches = False
             for relaxed in _relaxations(filters):
-                hits = self._search(vector, relaxed, ctx)
+                hits = self._search(vector, relaxed, ctx, floor=floor)
                 if hits:
                     break
             if not hits and ctx.constraints.audience:
-                hits = self._search(vector, SearchFilters(exclude_ids=filters.exclude_ids), ctx, audience=False)
+                hits = self._search(vector, SearchFilters(exclude_ids=filters.exclude_ids), ctx, audience=False,
+                                    floor=floor)
         if not hits:
             return []
         scores = self._rank_scores(hits, ctx, user_id)
@@ -84,15 +90,28 @@ class Ranker:
         return [RankedProduct(hits[i].product, self._reason(hits[i].product, ctx, matches, personal.get(hits[i].product.id)),
                               float(scores[i]), matches) for i in order]
 
+    def _more_floor(self, vector: np.ndarray, ctx: TurnContext) -> float | None:
+        """For "show me more": the least cosine to the request a further product needs (config.more_floor of the
+        best product the topic already showed); None otherwise."""
+        if not ctx.more or not ctx.exclude_ids:
+            return None
+        ids, vectors = self.index.vectors(ctx.exclude_ids)
+        return float((vectors @ vector).max()) * self.config.more_floor if len(ids) else None
+
     def _search(self, vector: np.ndarray, filters: SearchFilters, ctx: TurnContext,
-                audience: bool = True) -> list[SearchHit]:
-        """Filtered retrieval; with an audience, more candidates are fetched and those made for another dropped."""
+                audience: bool = True, floor: float | None = None) -> list[SearchHit]:
+        """Filtered retrieval; with an audience, more candidates are fetched and those made for another dropped;
+        with a floor, products less similar to the request than it are dropped (see RankingConfig.more_floor)."""
         wanted = ctx.constraints.audience if audience else None
         owned = {c.lower() for c in ctx.constraints.exclude_categories}
         k = self.config.retrieve_k * (AUDIENCE_OVERFETCH if wanted or owned else 1)
         hits = self.index.search(vector, k=k, filters=filters, text=ctx.intent_text)
         if ctx.exclude_models:  # "show me more": not the same model again in another colour or size
             hits = [h for h in hits if model_key(h.product) not in ctx.exclude_models]
+        if floor is not None and hits:
+            ids, vectors = self.index.vectors([h.product.id for h in hits])
+            close = {i for i, c in zip(ids, vectors @ vector) if c >= floor}
+            hits = [h for h in hits if h.product.id in close]
         if owned:  # "he already has a coffee maker": no product in that category, at any level of its path
             hits = [h for h in hits if not owned & {x.strip().lower() for x in h.product.category.split(">")}]
         if wanted:

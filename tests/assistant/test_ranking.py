@@ -98,3 +98,15 @@ def test_a_colour_list_filters_on_both_index_paths(demo_shop, exact):
     everything = [p for p in index.all_products() if filters.matches(p)]
     assert hits and len(hits) == min(20, len(everything))
     assert {h.product.attributes["colour"] for h in hits} == {"Navy", "Sky Blue"}
+
+
+def test_more_of_the_same_stays_close_to_the_request(shop):
+    ranker, vocab = shop
+    state = SessionState()
+    _, first = _find(shop, "yoga mat", state=state)
+    ctx = update_context(state, "show me more", vocab)
+    more = ranker.find_products(ctx)
+    assert ctx.more and more and all("Yoga" in r.product.category for r in more)  # the demo has more yoga mats
+    assert not {r.product.id for r in first} & {r.product.id for r in more}
+    strict = Ranker(ranker.index, config=RankingConfig(top_n=8, more_floor=1.01))  # nothing beats what was shown
+    assert strict.find_products(ctx) == []  # the pipeline then keeps the list on screen and says that was all
