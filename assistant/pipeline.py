@@ -189,6 +189,12 @@ class Assistant:
                 rest = pending.rstrip() if shown else pending.strip()
                 verdict = verify(shown + rest, facts, self.known_brands)
                 if verdict.ok:
+                    text = shown + rest
+                    # What the shop must tell the shopper ("I ignored the price", "that was everything") is said
+                    # even when the model left it out.
+                    missing = [n for n in _notice_sentences(facts) if n.lower().rstrip(".") not in text.lower()]
+                    if missing:
+                        rest += " " + " ".join(missing)
                     for word in word_chunks(rest):
                         yield TokenEvent(word)
                     return shown + rest, verdict  # exactly the text streamed
@@ -221,6 +227,10 @@ class Assistant:
         as the source): extractive, by meaning (catalog.policies.PolicyIndex.answer). Nothing when none is close."""
         found = self.policies.answer(question) if self.policies is not None else None
         return [{"id": found["id"], "title": found["title"], "text": found["text"]}] if found else []
+
+
+def _notice_sentences(facts: ReplyFacts) -> list[str]:
+    return [n.strip() if n.strip().endswith((".", "!", "?")) else n.strip() + "." for n in facts.notices if n.strip()]
 
 
 _SENTENCE_END = re.compile(r"[.!?]\s+|\n+")

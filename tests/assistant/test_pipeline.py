@@ -187,6 +187,17 @@ def test_a_prefix_backend_gets_the_grounded_lead_shown_before_it_generates(demo_
     assert done.reply == "".join(e.text for e in events if e.type == "token")
 
 
+def test_a_notice_the_model_left_out_is_still_said(demo_shop, acts):
+    _, index, _ = demo_shop
+    backend = PrefixBackend(["Both are great in the rain."])
+    assistant = Assistant(index, backend=backend, acts=acts)
+    events = list(assistant.respond("notice", "waterproof hiking jacket under $0.0001"))  # a budget it cannot use
+    done = events[-1]
+    notice = events[0].notices[0]
+    assert notice.startswith("I ignored the price") and "Both are great in the rain." in done.reply
+    assert done.grounded and done.reply.endswith(notice.rstrip(".") + ".")
+    assert done.reply == "".join(e.text for e in events if e.type == "token")
+
 def test_a_pick_after_which_one_is_answered_from_the_product_with_the_question_it_answers(demo_shop, acts):
     _, index, _ = demo_shop
     backend = PrefixBackend(["What can I help you with today?"])
