@@ -16,7 +16,7 @@ is skipped and reported with n = 0):
 - colour_family: "<A> in <family>" where the catalog has a shade of that family ("Sky Blue" for "blue"): every
   product shown has a colour of the family.
 - more: "<A>", then "any other suggestions?" (or "show me more", "what else do you have?"): no product shown first
-  is shown again as a match, every match is an A, and with no match left the reply says that was everything.
+  is shown again as a match, every match is an A, or the reply says that was everything.
 The assistant must have its act classifier (the pipeline's own); cart requests are recorded by `on_cart`.
 """
 from __future__ import annotations
@@ -123,10 +123,10 @@ def _cart(t) -> bool:
 
 def _more(category: str, t) -> bool:
     first = {r.product.id for r in t[0].products}
+    if "everything I have" in t[1].reply:  # nothing more matches: said so (the list on screen may stay)
+        return bool(first)
     again = [r.product for r in t[1].products if r.matches]
-    if not again:
-        return bool(first) and "everything I have" in t[1].reply
-    return bool(first) and all(p.id not in first and p.category == category for p in again)
+    return bool(first and again) and all(p.id not in first and p.category == category for p in again)
 
 
 def run_scenarios(assistant, products: list[Product], phrase: Callable[[str], str], n: int = 100,
