@@ -35,7 +35,7 @@ from assistant.reply.backends import Backend
 from assistant.reply.facts import ReplyFacts
 from assistant.reply.grounding import Verdict, verify
 from assistant.reply.prompt import build_messages
-from assistant.reply.template import TemplateBackend, word_chunks
+from assistant.reply.template import TemplateBackend, notice_sentences, word_chunks
 from assistant.sessions import MemorySessions, Session, SessionStore
 from catalog.index import ProductIndex
 from catalog.policies import PolicyIndex
@@ -192,7 +192,7 @@ class Assistant:
                     text = shown + rest
                     # What the shop must tell the shopper ("I ignored the price", "that was everything") is said
                     # even when the model left it out.
-                    missing = [n for n in _notice_sentences(facts) if n.lower().rstrip(".") not in text.lower()]
+                    missing = [n for n in notice_sentences(facts) if n.lower().rstrip(".") not in text.lower()]
                     if missing:
                         rest += " " + " ".join(missing)
                     for word in word_chunks(rest):
@@ -227,10 +227,6 @@ class Assistant:
         as the source): extractive, by meaning (catalog.policies.PolicyIndex.answer). Nothing when none is close."""
         found = self.policies.answer(question) if self.policies is not None else None
         return [{"id": found["id"], "title": found["title"], "text": found["text"]}] if found else []
-
-
-def _notice_sentences(facts: ReplyFacts) -> list[str]:
-    return [n.strip() if n.strip().endswith((".", "!", "?")) else n.strip() + "." for n in facts.notices if n.strip()]
 
 
 _SENTENCE_END = re.compile(r"[.!?]\s+|\n+")

@@ -45,6 +45,11 @@ def _sentence(text: str) -> str:
     return text if text.endswith((".", "!", "?")) else text + "."
 
 
+def notice_sentences(facts: ReplyFacts) -> list[str]:
+    """The shop's notices as sentences, as every reply ends with them."""
+    return [_sentence(n) for n in facts.notices if n and n.strip()]
+
+
 class TemplateBackend:
     """Deterministic replies built from ReplyFacts alone, one way per kind of message: always grounded, so it is
     the verifier's fallback. The wording for small talk is picked by the message's words; the facts decide the rest."""
@@ -57,7 +62,7 @@ class TemplateBackend:
                  "service": lambda: self._service(facts), "ask_product": lambda: self._ask(facts),
                  "compare": lambda: self._compare(facts), "cart": lambda: self._cart(facts)}
         parts = write.get(facts.kind, lambda: self._products(facts))()
-        parts += [_sentence(n) for n in facts.notices if n and n.strip()]
+        parts += notice_sentences(facts)
         return " ".join(parts)
 
     def stream(self, messages: Sequence[dict] | None, facts: ReplyFacts, prefix: str = "") -> Iterator[str]:
